@@ -1,0 +1,75 @@
+public import EscalationStore
+public import Logging
+
+/// Everything the daemon needs to run, built once (flags, then environment, then defaults).
+public struct Configuration: Sendable {
+    public var database: DatabaseSettings
+    /// Where the HTTP API listens.
+    public var httpHost: String = "127.0.0.1"
+    public var httpPort: Int = 8080
+    /// Apply pending migrations at start instead of refusing to start.
+    public var migrate: Bool = false
+    public var router = RouterConfiguration()
+    public var listener = ListenerConfiguration()
+    public var logLevel: Logger.Level = .info
+
+    public init(database: DatabaseSettings) {
+        self.database = database
+    }
+
+    /// Reads `HOST:PORT` (`ESCALATED_HTTP`, `--http`); the port may be 0 for any free port.
+    public static func parseHostPort(_ text: String) throws(SettingsError) -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw SettingsError("the HTTP address '\(text)' must be HOST:PORT, for example 127.0.0.1:8080")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw SettingsError("the HTTP address '\(text)' has no host") }
+        return (host, port)
+    }
+
+    /// Reads a duration such as `2s`, `500ms` or `1m` (poll intervals, timeouts).
+    public static func parseDuration(_ text: String, name: String) throws(SettingsError) -> Duration {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            if let value = Int64(text.dropLast(suffix.count)), value > 0, value <= 86_400_000 / factor {
+                return .milliseconds(value * factor)
+            }
+        }
+        throw SettingsError("\(name) must be a duration such as 500ms, 2s or 1m (got '\(text)')")
+    }
+
+    /// Reads a log level name (`trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`).
+    public static func parseLogLevel(_ text: String) throws(SettingsError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw SettingsError("the log level must be one of trace, debug, info, notice, warning, error, critical (got '\(text)')")
+        }
+        return level
+    }
+}
+
+/// How the router claims and how often it looks without being told.
+public struct RouterConfiguration: Sendable {
+    /// Issues claimed per transaction.
+    public var batchSize: Int = 500
+    /// How often the router looks for work without a notification (the poll fallback).
+    public var pollInterval: Duration = .seconds(2)
+    /// Test hook: keep each batch's transaction open this long after claiming. Never set in production.
+    public var holdAfterClaim: Duration?
+
+    public init() {}
+}
+
+/// How the LISTEN connection checks itself and reconnects.
+public struct ListenerConfiguration: Sendable {
+    /// How often the listener proves its connection works (a NOTIFY sent through the pool that
+    /// must come back on the listening connection).
+    public var heartbeatInterval: Duration = .seconds(10)
+    /// How long the ping may take to come back before the connection is declared dead.
+    public var heartbeatTimeout: Duration = .seconds(5)
+    /// First and largest reconnect delay; each attempt doubles, with jitter.
+    public var initialBackoff: Duration = .milliseconds(100)
+    public var maximumBackoff: Duration = .seconds(10)
+
+    public init() {}
+}

@@ -1,0 +1,106 @@
+public import EscalationStore
+public import Hummingbird
+public import Logging
+public import PostgresNIO
+public import Prometheus
+import ServiceLifecycle
+
+/// Builds the daemon: the pool, the listener, the router and the HTTP API, as one application.
+public enum Daemon {
+    /// Checks the schema (or migrates it, with `configuration.migrate`) before anything starts.
+    ///
+    /// Throws ``SettingsError`` naming the missing or changed migration.
+    public static func prepareDatabase(_ configuration: Configuration, logger: Logger) async throws {
+        let migrator = Migrator(migrations: try Migrator.bundled())
+        try await withClient(configuration.database, applicationName: "escalated-migrate", logger: logger) { client in
+            if configuration.migrate {
+                try await migrator.migrate(client: client, logger: logger)
+            } else if let problem = try await migrator.status(client: client, logger: logger).problem {
+                throw SettingsError(problem)
+            }
+        }
+    }
+
+    /// The application: run it with `runService()` (signals) or inside a test's service group.
+    ///
+    /// Services start in dependency order (pool, listener, router, then HTTP) and stop in reverse.
+    /// `onServerRunning` receives the bound port (useful when the configured port is 0).
+    public static func buildApplication(
+        _ configuration: Configuration,
+        logger: Logger,
+        registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let client = PostgresClient(
+            configuration: configuration.database.clientConfiguration(applicationName: "escalated"),
+            backgroundLogger: logger
+        )
+        let routerService = RouterService(
+            store: RoutingStore(client: client),
+            configuration: configuration.router,
+            logger: logger.with("service", "router")
+        )
+        let listener = NotificationListener(
+            settings: configuration.database,
+            client: client,
+            configuration: configuration.listener,
+            logger: logger.with("service", "listener"),
+            onNotification: { topic in
+                switch topic {
+                case "directory": routerService.requestSweep()
+                default: routerService.wakeUp()
+                }
+            },
+            onConnected: { routerService.requestSweep() }
+        )
+
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(MetricsMiddleware())
+        IssuesController(issues: IssueStore(client: client)).addRoutes(to: router)
+        HealthController(
+            client: client,
+            migrator: Migrator(migrations: try Migrator.bundled()),
+            listener: listener.health,
+            registry: registry
+        ).addRoutes(to: router)
+
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "escalated"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
+            logger: logger.with("service", "http")
+        )
+        app.addServices(client, listener, routerService)
+        return app
+    }
+
+    /// Runs `body` with a pool that is running, then shuts the pool down.
+    public static func withClient<T: Sendable>(
+        _ settings: DatabaseSettings,
+        applicationName: String,
+        logger: Logger,
+        _ body: @escaping @Sendable (PostgresClient) async throws -> T
+    ) async throws -> T {
+        // The pool may be asked for a connection a moment before `run()` starts; that is fine here,
+        // so keep the pool's own start-up warning out of command output.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .error)
+        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: applicationName, maximumConnections: 4), backgroundLogger: poolLogger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+}
+
+extension Logger {
+    func with(_ key: String, _ value: String) -> Logger {
+        var copy = self
+        copy[metadataKey: key] = .string(value)
+        return copy
+    }
+}

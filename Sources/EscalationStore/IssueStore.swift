@@ -1,0 +1,156 @@
+public import EscalationCore
+public import Logging
+public import PostgresNIO
+import Foundation
+
+/// Creating and reading issues.
+public struct IssueStore: Sendable {
+    public let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Why a report could not be stored; nothing was written.
+    public enum CreateError: Error, Sendable, Equatable {
+        /// A code does not name a directory entry.
+        case unknown(field: String, code: String)
+        /// The idempotency key was used before for a different report.
+        case idempotencyKeyReused
+    }
+
+    /// The stored issue's id, and whether an earlier request with the same key had stored it.
+    public struct Created: Sendable, Equatable {
+        public var id: Int64
+        public var replayed: Bool
+    }
+
+    /// Stores a validated report; routing happens asynchronously, woken by the insert's NOTIFY.
+    ///
+    /// The unit and sector must be in the directory. With an idempotency key, a retried request
+    /// gets the issue the first one stored (`replayed`), and a different request reusing the key
+    /// is refused.
+    public func create(_ issue: NewIssue, origin: IssueOrigin, idempotencyKey: String? = nil, logger: Logger) async throws -> Created {
+        let requestHash = idempotencyKey.map { _ in Self.requestHash(issue) }
+        let rows = try await client.query("""
+            WITH known AS (
+                SELECT EXISTS (SELECT 1 FROM escalated.units WHERE code = \(issue.unit)) AS unit_ok,
+                       EXISTS (SELECT 1 FROM escalated.sectors WHERE code = \(issue.sector)) AS sector_ok
+            ), inserted AS (
+                INSERT INTO escalated.issues (unit_code, sector_code, severity, title, description, reporter, origin,
+                                              idempotency_key, request_hash)
+                SELECT \(issue.unit), \(issue.sector), \(issue.severity.rawValue), \(issue.title), \(issue.description),
+                       \(issue.reporter), \(origin.rawValue), \(idempotencyKey), \(requestHash)
+                  FROM known WHERE unit_ok AND sector_ok
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING id
+            )
+            SELECT (SELECT id FROM inserted), unit_ok, sector_ok FROM known
+            """, logger: logger).decode((Int64?, Bool, Bool).self)
+        var result: (Int64?, Bool, Bool) = (nil, false, false)
+        for try await row in rows { result = row }
+        if !result.1 { throw CreateError.unknown(field: "unit", code: issue.unit) }
+        if !result.2 { throw CreateError.unknown(field: "sector", code: issue.sector) }
+        if let id = result.0 {
+            return Created(id: id, replayed: false)
+        }
+        // The key was taken: by this same report (a retry) or by another.
+        guard let idempotencyKey else { throw CreateError.idempotencyKeyReused }
+        let existing = try await client.query(
+            "SELECT id, request_hash FROM escalated.issues WHERE idempotency_key = \(idempotencyKey)", logger: logger
+        ).decode((Int64, String?).self).first { _ in true }
+        guard let existing, existing.1 == requestHash else { throw CreateError.idempotencyKeyReused }
+        return Created(id: existing.0, replayed: true)
+    }
+
+    static func requestHash(_ issue: NewIssue) -> String {
+        let fields = [issue.unit, issue.sector, issue.severity.rawValue, issue.title, issue.description, issue.reporter ?? "\u{1}"]
+        return DirectoryStore.sha256(fields.joined(separator: "\u{0}"))
+    }
+
+    private static let columns = """
+        id, unit_code, sector_code, severity, title, description, reporter, origin, state, version,
+        created_at, routed_at, updated_at
+        """
+
+    private typealias Row = (Int64, String, String, String, String, String, String?, String, String, Int, Date, Date?, Date)
+
+    private static func record(_ r: Row) -> IssueRecord {
+        IssueRecord(
+            id: r.0, unit: r.1, sector: r.2, severity: Severity(rawValue: r.3) ?? .normal, title: r.4, description: r.5,
+            reporter: r.6, origin: IssueOrigin(rawValue: r.7) ?? .sql, state: IssueState(rawValue: r.8) ?? .reported,
+            version: r.9, createdAt: r.10, routedAt: r.11, updatedAt: r.12, assignments: nil, events: nil
+        )
+    }
+
+    /// One issue with its assignments and full history, or nil when there is none with that id.
+    public func get(id: Int64, logger: Logger) async throws -> IssueRecord? {
+        try await client.withConnection { connection in
+            let row = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM escalated.issues WHERE id = $1", binds: Self.binds(id)),
+                logger: logger
+            ).decode(Row.self).first { _ in true }
+            guard let row else { return nil }
+            var issue = Self.record(row)
+            var assignments: [AssignmentRecord] = []
+            for try await (kind, code, role, rule, at) in try await connection.query("""
+                SELECT target_kind, target_code, role, rule_id, assigned_at FROM escalated.assignments
+                 WHERE issue_id = \(id)
+                 ORDER BY CASE role WHEN 'agency' THEN 0 WHEN 'member' THEN 1 ELSE 2 END, target_kind, target_code
+                """, logger: logger).decode((String, String, String, String?, Date).self) {
+                assignments.append(AssignmentRecord(
+                    kind: TargetKind(rawValue: kind) ?? .agency, code: code,
+                    role: AssignmentRole(rawValue: role) ?? .watcher, rule: rule, assignedAt: at
+                ))
+            }
+            var events: [EventRecord] = []
+            let decoder = JSONDecoder()
+            for try await (eventID, kind, actor, at, data) in try await connection.query("""
+                SELECT id, kind, actor, at, data::text FROM escalated.events WHERE issue_id = \(id) ORDER BY id
+                """, logger: logger).decode((Int64, String, String, Date, String).self) {
+                let value = (try? decoder.decode(JSONValue.self, from: Data(data.utf8))) ?? .null
+                events.append(EventRecord(id: eventID, kind: kind, actor: actor, at: at, data: value))
+            }
+            issue.assignments = assignments
+            issue.events = events
+            return issue
+        }
+    }
+
+    /// A page of issues, newest first.
+    public func list(_ filter: IssueFilter, logger: Logger) async throws -> IssuePage {
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        func add(_ condition: (Int) -> String, _ value: some PostgresEncodable & Sendable) throws {
+            try binds.append(value)
+            conditions.append(condition(binds.count))
+        }
+        if let unit = filter.unit { try add({ "unit_code = $\($0)" }, unit) }
+        if let sector = filter.sector { try add({ "sector_code = $\($0)" }, sector) }
+        if let state = filter.state { try add({ "state = $\($0)" }, state.rawValue) }
+        if let before = filter.before { try add({ "id < $\($0)" }, before) }
+        if let agency = filter.agency {
+            try add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = issues.id AND a.target_kind = 'agency' AND a.target_code = $\($0))" }, agency)
+        }
+        let limit = max(1, min(filter.limit, IssueFilter.maximumLimit))
+        binds.append(limit + 1)
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT \(Self.columns) FROM escalated.issues \(whereClause) ORDER BY id DESC LIMIT $\(binds.count)"
+        var items: [IssueRecord] = []
+        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).decode(Row.self) {
+            items.append(Self.record(row))
+        }
+        var next: Int64?
+        if items.count > limit {
+            items.removeLast()
+            next = items.last?.id
+        }
+        return IssuePage(items: items, nextBefore: next)
+    }
+
+    private static func binds(_ values: Int64...) -> PostgresBindings {
+        var binds = PostgresBindings()
+        for value in values { binds.append(value) }
+        return binds
+    }
+}

@@ -1,0 +1,186 @@
+import EscalationCore
+public import Logging
+public import PostgresNIO
+import Foundation
+import Synchronization
+
+/// The directory compiled for routing, reloaded when its revision changes.
+public final class RoutingTableCache: Sendable {
+    private let state = Mutex<(revision: Int64, table: RoutingTable)?>(nil)
+
+    public init() {}
+
+    /// The cached revision, or nil before the first load.
+    public var revision: Int64? { state.withLock { $0?.revision } }
+
+    /// The table for `revision`, loading the directory on `connection` when the cache is older.
+    func table(revision: Int64, connection: PostgresConnection, logger: Logger) async throws -> RoutingTable {
+        if let cached = state.withLock({ $0 }), cached.revision == revision { return cached.table }
+        let loaded = try await DirectoryStore.load(connection: connection, logger: logger)
+        let table = RoutingTable(directory: loaded.directory)
+        state.withLock { $0 = (loaded.revision, table) }
+        logger.info("routing table loaded", metadata: ["directory.revision": "\(loaded.revision)"])
+        return table
+    }
+}
+
+/// Claims unrouted issues and records where each one goes, exactly once.
+///
+/// A batch is one transaction: claim with `FOR UPDATE SKIP LOCKED` (so routers in several
+/// daemons never take the same issue), decide in the pure core, then write the new states, the
+/// assignments and the events in one statement. A crash anywhere before COMMIT leaves every
+/// claimed issue as it was; a unique index forbids a second `routed` event.
+public struct RoutingStore: Sendable {
+    public let client: PostgresClient
+    public let cache: RoutingTableCache
+
+    public init(client: PostgresClient, cache: RoutingTableCache = RoutingTableCache()) {
+        self.client = client
+        self.cache = cache
+    }
+
+    /// Which issues a batch claims.
+    public enum Source: Sendable, Equatable {
+        /// New issues (state `reported`), oldest first.
+        case reported
+        /// Parked issues last tried under an older directory revision than the current one.
+        case unroutable
+    }
+
+    /// What one batch did.
+    public struct BatchResult: Sendable, Equatable {
+        public var claimed: Int = 0
+        public var routed: Int = 0
+        public var unroutable: Int = 0
+        /// The directory revision the batch routed with, when it claimed anything.
+        public var revision: Int64?
+    }
+
+    /// Routes up to `limit` issues from `source` in one transaction.
+    ///
+    /// `hold`, when set, is awaited inside the transaction after the claim: a test hook to keep a
+    /// batch open while a test kills the process. Leave it nil in production.
+    public func routeBatch(
+        from source: Source,
+        limit: Int,
+        hold: (@Sendable () async -> Void)? = nil,
+        logger: Logger
+    ) async throws -> BatchResult {
+        try await client.withTransaction(logger: logger) { connection in
+            let claim: PostgresQuery
+            switch source {
+            case .reported:
+                claim = """
+                    WITH c AS (
+                        SELECT id, unit_code, sector_code, severity FROM escalated.issues
+                         WHERE state = 'reported' ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    )
+                    SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
+                    """
+            case .unroutable:
+                claim = """
+                    WITH c AS (
+                        SELECT id, unit_code, sector_code, severity FROM escalated.issues
+                         WHERE state = 'unroutable'
+                           AND route_revision < (SELECT revision FROM escalated.directory_meta)
+                         ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    )
+                    SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
+                    """
+            }
+            var claimed: [(Int64, RoutingInput)] = []
+            var revision: Int64 = 0
+            for try await (id, unit, sector, severity, rev) in try await connection.query(claim, logger: logger)
+                .decode((Int64, String, String, String, Int64).self) {
+                claimed.append((id, RoutingInput(unit: unit, sector: sector, severity: Severity(rawValue: severity) ?? .normal)))
+                revision = rev
+            }
+            var result = BatchResult(claimed: claimed.count)
+            guard !claimed.isEmpty else { return result }
+            result.revision = revision
+            if let hold { await hold() }
+
+            let table = try await cache.table(revision: revision, connection: connection, logger: logger)
+            var issueIDs: [Int64] = [], outcomes: [String] = [], eventData: [String] = []
+            var aIssue: [Int64] = [], aKind: [String] = [], aCode: [String] = [], aRole: [String] = [], aRule: [String] = []
+            issueIDs.reserveCapacity(claimed.count)
+            for (id, input) in claimed {
+                issueIDs.append(id)
+                switch table.route(input) {
+                case .routed(let assignments):
+                    outcomes.append(IssueState.routed.rawValue)
+                    eventData.append(Self.routedEventJSON(assignments, revision: revision))
+                    for a in assignments {
+                        aIssue.append(id)
+                        aKind.append(a.targetKind.rawValue)
+                        aCode.append(a.targetCode)
+                        aRole.append(a.role.rawValue)
+                        aRule.append(a.ruleID ?? "")
+                    }
+                    result.routed += 1
+                case .unroutable(let reason):
+                    outcomes.append(IssueState.unroutable.rawValue)
+                    eventData.append(Self.unroutableEventJSON(reason, revision: revision))
+                    result.unroutable += 1
+                }
+            }
+            try await connection.query("""
+                WITH d AS (
+                    SELECT * FROM unnest(\(issueIDs)::bigint[], \(outcomes)::text[], \(eventData)::text[]) AS d(id, outcome, data)
+                ), issues AS (
+                    UPDATE escalated.issues i
+                       SET state = d.outcome,
+                           routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
+                           route_revision = \(revision),
+                           version = i.version + 1,
+                           updated_at = clock_timestamp()
+                      FROM d WHERE i.id = d.id
+                ), assignments AS (
+                    INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
+                    SELECT i, k, c, r, nullif(u, '')
+                      FROM unnest(\(aIssue)::bigint[], \(aKind)::text[], \(aCode)::text[], \(aRole)::text[], \(aRule)::text[])
+                           AS a(i, k, c, r, u)
+                )
+                INSERT INTO escalated.events (issue_id, kind, actor, data)
+                SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d
+                """, logger: logger)
+            return result
+        }
+    }
+
+    static func routedEventJSON(_ assignments: [Assignment], revision: Int64) -> String {
+        let targets = assignments.map { a in
+            var fields = #"{"kind":"\#(a.targetKind.rawValue)","code":\#(jsonString(a.targetCode)),"role":"\#(a.role.rawValue)""#
+            if let rule = a.ruleID { fields += #","rule":\#(jsonString(rule))"# }
+            return fields + "}"
+        }
+        return #"{"directory_revision":\#(revision),"assignments":[\#(targets.joined(separator: ","))]}"#
+    }
+
+    static func unroutableEventJSON(_ reason: String, revision: Int64) -> String {
+        #"{"directory_revision":\#(revision),"reason":\#(jsonString(reason))}"#
+    }
+
+    /// A JSON string literal (quotes, backslashes and control characters escaped).
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

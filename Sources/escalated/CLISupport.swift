@@ -1,0 +1,47 @@
+import EscalationServer
+import EscalationStore
+import Foundation
+import Logging
+import PostgresCluster
+
+/// A problem the user can fix, said in one sentence; the command exits 2.
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+enum CLI {
+    /// Sets up logging once, to standard error, at `level`.
+    static func bootstrapLogging(level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "escalated")
+    }
+
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The database: `--database-url`, then `DATABASE_URL`, then the running demo's database.
+    static func databaseSettings(_ flag: String?) throws -> DatabaseSettings {
+        if let url = flag ?? environment["DATABASE_URL"], !url.isEmpty {
+            do { return try DatabaseSettings(url: url) } catch { throw CLIError(error.message) }
+        }
+        let demoFile = PostgresCluster.defaultDemoDirectory() + "/" + DemoCommand.urlFileName
+        if let url = try? String(contentsOfFile: demoFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !url.isEmpty {
+            return try DatabaseSettings(url: url)
+        }
+        throw CLIError("no database: set DATABASE_URL (postgres://user:password@host:5432/database), pass --database-url, or start `escalated demo`")
+    }
+
+    static func logLevel(_ flag: String?, default fallback: Logger.Level) throws -> Logger.Level {
+        guard let text = flag ?? environment["ESCALATED_LOG_LEVEL"], !text.isEmpty else { return fallback }
+        do { return try Configuration.parseLogLevel(text) } catch { throw CLIError(error.message) }
+    }
+
+    static func printError(_ message: String) {
+        FileHandle.standardError.write(Data("escalated: \(message)\n".utf8))
+    }
+}

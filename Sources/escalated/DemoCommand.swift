@@ -1,0 +1,129 @@
+import ArgumentParser
+import EscalationCore
+import Hummingbird
+import EscalationServer
+import EscalationStore
+import Foundation
+import Logging
+import PostgresCluster
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the daemon on its embedded default: a private PostgreSQL, the sample directory, the HTTP API.",
+        discussion: """
+            With no DATABASE_URL, demo creates (first run) and starts a private PostgreSQL cluster in \
+            --data-dir on a free loopback port, applies the migrations, imports the sample directory \
+            into an empty database, and serves HTTP. Ctrl-C or SIGTERM stops the daemon and the cluster. \
+            A second run reuses the folder and keeps what was stored. As root the cluster runs as the \
+            'postgres' user.
+            """
+    )
+
+    /// The file in the data folder that holds the running demo's database URL, for the other commands.
+    static let urlFileName = "database.url"
+
+    @Option(help: "The folder that holds the demo's PostgreSQL cluster (default: ~/.local/share/escalated/demo, or /var/lib/escalated/demo as root).")
+    var dataDir: String?
+
+    @OptionGroup var options: DaemonOptions
+
+    func run() async throws {
+        var config = try options.configuration(database: DatabaseSettings(host: "127.0.0.1", username: "postgres", database: "escalated"))
+        let logger = CLI.bootstrapLogging(level: config.logLevel)
+        let registry = MetricsSetup.bootstrap()
+        config.migrate = true
+
+        var cluster: PostgresCluster?
+        var urlFile: String?
+        if let url = CLI.environment["DATABASE_URL"], !url.isEmpty {
+            config.database = try DatabaseSettings(url: url)
+        } else {
+            let folder = dataDir ?? PostgresCluster.defaultDemoDirectory()
+            let started = try PostgresCluster.start(dataDirectory: folder, logger: logger)
+            cluster = started
+            if try started.psql("SELECT 1 FROM pg_database WHERE datname = 'escalated'").isEmpty {
+                _ = try started.psql("CREATE DATABASE escalated")
+            }
+            config.database = try DatabaseSettings(url: started.url(database: "escalated"))
+            urlFile = folder + "/" + Self.urlFileName
+        }
+        defer {
+            if let urlFile { unlink(urlFile) }
+            if let cluster {
+                logger.info("stopping PostgreSQL")
+                cluster.stop()
+            }
+        }
+
+        try await Daemon.prepareDatabase(config, logger: logger)
+        try await importSampleIfEmpty(config.database, logger: logger)
+        if let urlFile {
+            _ = FileManager.default.createFile(atPath: urlFile, contents: Data((config.database.url + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        }
+        if !HTTPPort.isFree(host: config.httpHost, port: config.httpPort) {
+            logger.notice("the HTTP port is busy; using a free one", metadata: ["http.port": "\(config.httpPort)"])
+            config.httpPort = 0
+        }
+        let database = config.database
+        let host = config.httpHost
+        let app = try Daemon.buildApplication(config, logger: logger, registry: registry) { port in
+            Self.printBanner(host: host, port: port, database: database)
+        }
+        try await app.runService()
+    }
+
+    private func importSampleIfEmpty(_ settings: DatabaseSettings, logger: Logger) async throws {
+        try await Daemon.withClient(settings, applicationName: "escalated-demo", logger: logger) { client in
+            let store = DirectoryStore(client: client)
+            let current = try await store.load(logger: logger)
+            guard current.directory.isEmpty else { return }
+            let result = try await store.importDirectory(try SampleDirectory.load(), logger: logger)
+            logger.info("sample directory imported", metadata: ["directory.revision": "\(result.revision)"])
+        }
+    }
+
+    static func printBanner(host: String, port: Int, database: DatabaseSettings) {
+        let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        print("""
+
+            escalated is running at \(base)
+
+              File a report:
+                curl -s -X POST \(base)/v1/issues -H 'Content-Type: application/json' \\
+                  -d '{"unit":"LC-SAPA-01","sector":"land","severity":"normal","title":"Chậm cấp giấy chứng nhận quyền sử dụng đất","reporter":"Văn phòng UBND"}'
+              See where it went:   curl -s \(base)/v1/issues/1
+              List what is routed: curl -s '\(base)/v1/issues?state=routed'
+              Health:              curl -s \(base)/readyz
+              From the shell:      escalated issues list    (uses this demo's database)
+              Database:            export DATABASE_URL=\(database.url)
+
+            Press Ctrl-C to stop (PostgreSQL stops with it; the data stays for the next run).
+
+            """)
+    }
+}
+
+/// Checks whether a TCP port can be bound right now.
+enum HTTPPort {
+    static func isFree(host: String, port: Int) -> Bool {
+        guard port != 0 else { return true }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+        if address.sin_addr.s_addr == INADDR_NONE { return true }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import EscalationCore
+import EscalationServer
+import EscalationStore
+import Foundation
+import Logging
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "File a report from the shell; it is routed like one sent to the API."
+    )
+
+    @Option(help: "The reporting unit's code.") var unit: String
+    @Option(help: "The sector's code.") var sector: String
+    @Option(help: "A one-line title (1 to 200 characters).") var title: String
+    @Option(help: "What happened (up to 10,000 characters).") var description: String?
+    @Option(help: "normal (default) or urgent.") var severity: String?
+    @Option(help: "Who reports it.") var reporter: String?
+    @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+    @Flag(help: "Print the stored issue as JSON.") var json = false
+
+    func run() async throws {
+        let issue: NewIssue
+        do {
+            issue = try NewIssue.validated(unit: unit, sector: sector, severity: severity, title: title, description: description, reporter: reporter)
+        } catch {
+            throw CLIError("--\(error.field) \(error.message)")
+        }
+        let settings = try CLI.databaseSettings(databaseURL)
+        let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
+        let stored = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let store = IssueStore(client: client)
+            do {
+                let created = try await store.create(issue, origin: .cli, logger: logger)
+                return try await store.get(id: created.id, logger: logger)
+            } catch let error as IssueStore.CreateError {
+                switch error {
+                case .unknown(let field, let code): throw CLIError("--\(field) '\(code)' is not a \(field) in the directory")
+                case .idempotencyKeyReused: throw CLIError("the report was refused")
+                }
+            }
+        }
+        guard let stored else { throw CLIError("the issue was stored but could not be read back") }
+        if json {
+            print(try IssuePrinter.json(stored))
+        } else {
+            print("issue \(stored.id) stored (state: \(stored.state.rawValue)); see it with `escalated issues show \(stored.id)`")
+        }
+    }
+}
+
+struct IssuesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "issues",
+        abstract: "List issues or show one with its assignments and history.",
+        subcommands: [List.self, Show.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List issues, newest first.")
+
+        @Option(help: "Only this unit.") var unit: String?
+        @Option(help: "Only this sector.") var sector: String?
+        @Option(help: "Only issues routed to this agency.") var agency: String?
+        @Option(help: "Only this state (reported, routed, unroutable, ...).") var state: String?
+        @Option(help: "At most this many (1 to 200, default 50).") var limit: Int = 50
+        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var filter = IssueFilter(unit: unit, sector: sector, agency: agency, limit: limit)
+            for (name, value) in [("unit", unit), ("sector", sector), ("agency", agency)] {
+                if let value, !Code.isValid(value) { throw CLIError("--\(name) '\(value)' is not a valid code") }
+            }
+            if let state {
+                guard let parsed = IssueState(rawValue: state) else {
+                    throw CLIError("--state must be one of \(IssueState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                filter.state = parsed
+            }
+            guard (1...IssueFilter.maximumLimit).contains(limit) else {
+                throw CLIError("--limit must be from 1 to \(IssueFilter.maximumLimit)")
+            }
+            let settings = try CLI.databaseSettings(databaseURL)
+            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
+            let query = filter
+            let page = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+                try await IssueStore(client: client).list(query, logger: logger)
+            }
+            if json {
+                print(try IssuePrinter.json(page.items))
+                return
+            }
+            print("ID".padding(8) + "STATE".padding(12) + "SEVERITY".padding(10) + "UNIT".padding(14) + "SECTOR".padding(14) + "TITLE")
+            for issue in page.items {
+                print("\(issue.id)".padding(8) + issue.state.rawValue.padding(12) + issue.severity.rawValue.padding(10)
+                      + issue.unit.padding(14) + issue.sector.padding(14) + issue.title)
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one issue with its assignments and full history.")
+
+        @Argument(help: "The issue id.") var id: String
+        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            guard let issueID = Int64(id), issueID > 0 else { throw CLIError("the issue id must be a positive whole number (got '\(id)')") }
+            let settings = try CLI.databaseSettings(databaseURL)
+            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
+            let issue = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+                try await IssueStore(client: client).get(id: issueID, logger: logger)
+            }
+            guard let issue else { throw CLIError("issue \(issueID) does not exist") }
+            if json {
+                print(try IssuePrinter.json(issue))
+                return
+            }
+            print("issue \(issue.id): \(issue.title)")
+            print("  unit \(issue.unit), sector \(issue.sector), \(issue.severity.rawValue), state \(issue.state.rawValue), version \(issue.version)")
+            if !issue.description.isEmpty { print("  \(issue.description)") }
+            print("assignments:")
+            for a in issue.assignments ?? [] {
+                print("  \(a.role.rawValue.padding(8)) \(a.kind.rawValue):\(a.code)\(a.rule.map { " (rule \($0))" } ?? "")")
+            }
+            print("history:")
+            for e in issue.events ?? [] {
+                print("  \(e.at.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))  \(e.kind.padding(11)) by \(e.actor)")
+            }
+        }
+    }
+}
+
+enum IssuePrinter {
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import EscalationServer
+import EscalationStore
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+/// Options shared by every command that runs the daemon.
+struct DaemonOptions: ParsableArguments {
+    @Option(name: .customLong("http"), help: "HOST:PORT for the HTTP API (env ESCALATED_HTTP; default 127.0.0.1:8080).")
+    var http: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env ESCALATED_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    @Option(help: "How often the router looks for work without a notification (env ESCALATED_POLL_INTERVAL; default 2s).")
+    var pollInterval: String?
+
+    @Option(help: "Issues the router claims per transaction (env ESCALATED_BATCH_SIZE; default 500).")
+    var batchSize: Int?
+
+    /// Builds the configuration: flags, then environment, then defaults.
+    func configuration(database: DatabaseSettings) throws -> Configuration {
+        let env = CLI.environment
+        var config = Configuration(database: database)
+        do {
+            if let http = http ?? env["ESCALATED_HTTP"], !http.isEmpty {
+                (config.httpHost, config.httpPort) = try Configuration.parseHostPort(http)
+            }
+            config.logLevel = try CLI.logLevel(logLevel, default: .info)
+            if let poll = pollInterval ?? env["ESCALATED_POLL_INTERVAL"], !poll.isEmpty {
+                config.router.pollInterval = try Configuration.parseDuration(poll, name: "the poll interval")
+            }
+            if let hold = env["ESCALATED_TEST_HOLD_AFTER_CLAIM"], !hold.isEmpty {
+                config.router.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_AFTER_CLAIM")
+            }
+        } catch let error as SettingsError {
+            throw CLIError(error.message)
+        }
+        let batch = try batchSize ?? env["ESCALATED_BATCH_SIZE"].map { text in
+            guard let value = Int(text) else { throw CLIError("ESCALATED_BATCH_SIZE must be a whole number (got '\(text)')") }
+            return value
+        }
+        if let batch {
+            guard (1...10_000).contains(batch) else { throw CLIError("the batch size must be from 1 to 10000 (got \(batch))") }
+            config.router.batchSize = batch
+        }
+        return config
+    }
+}
+
+enum MetricsSetup {
+    /// Bootstraps swift-metrics with a Prometheus registry served at /metrics.
+    static func bootstrap() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the daemon: HTTP API, LISTEN wake-ups and the router, until SIGTERM or SIGINT."
+    )
+
+    @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).")
+    var databaseURL: String?
+
+    @Flag(help: "Apply pending migrations before starting (otherwise refuse to start on an old schema).")
+    var migrate = false
+
+    @OptionGroup var options: DaemonOptions
+
+    func run() async throws {
+        var config = try options.configuration(database: try CLI.databaseSettings(databaseURL))
+        config.migrate = migrate
+        let logger = CLI.bootstrapLogging(level: config.logLevel)
+        let registry = MetricsSetup.bootstrap()
+        logger.info("starting", metadata: ["database": "\(config.database)", "http": "\(config.httpHost):\(config.httpPort)"])
+        try await Daemon.prepareDatabase(config, logger: logger)
+        let app = try Daemon.buildApplication(config, logger: logger, registry: registry) { port in
+            logger.info("serving", metadata: ["http.port": "\(port)"])
+        }
+        try await app.runService()
+    }
+}
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the pending SQL migrations (sql/, shipped in the binary) and exit."
+    )
+
+    @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).")
+    var databaseURL: String?
+
+    func run() async throws {
+        let settings = try CLI.databaseSettings(databaseURL)
+        let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
+        let migrator = Migrator(migrations: try Migrator.bundled())
+        let applied = try await Daemon.withClient(settings, applicationName: "escalated-migrate", logger: logger) { client in
+            try await migrator.migrate(client: client, logger: logger)
+        }
+        print(applied.isEmpty ? "the schema is current" : "applied migration\(applied.count == 1 ? "" : "s") \(applied.map(String.init).joined(separator: ", "))")
+    }
+}

@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import ArgumentParser
+import EscalationCore
+import EscalationServer
+import EscalationStore
+import Foundation
+import PostgresCluster
+
+
+/// `escalated`: routes reported difficulties to whoever must act, and escalates what is late.
+struct Escalated: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "escalated",
+        abstract: "Routes reported difficulties to the responsible agency and area member, and escalates what is overdue.",
+        subcommands: [
+            ServeCommand.self, DemoCommand.self, MigrateCommand.self, DirectoryCommand.self,
+            ReportCommand.self, IssuesCommand.self, BenchCommand.self,
+        ]
+    )
+}
+
+// Line-buffered output, so nothing printed is lost if the process is killed.
+setvbuf(stdout, nil, _IOLBF, 0)
+
+/// Calls the async `run()` (an existential call would pick the synchronous default).
+func runAsync<Command: AsyncParsableCommand>(_ command: inout Command) async throws {
+    try await command.run()
+}
+
+do {
+    var command = try await Escalated.asyncParseAsRoot()
+    if var asyncCommand = command as? any AsyncParsableCommand {
+        try await runAsync(&asyncCommand)
+    } else {
+        try command.run()
+    }
+} catch let error as CLIError {
+    CLI.printError(error.message)
+    exit(2)
+} catch let error as SettingsError {
+    CLI.printError(error.message)
+    exit(2)
+} catch let error as ClusterError {
+    CLI.printError(error.message)
+    exit(2)
+} catch let error as DirectoryFile.ParseError {
+    CLI.printError(error.description)
+    exit(2)
+} catch let error as DirectoryValidationError {
+    CLI.printError(error.description)
+    exit(2)
+} catch let error as FieldError {
+    CLI.printError(error.description)
+    exit(2)
+} catch {
+    let code = Escalated.exitCode(for: error)
+    if code == .success {
+        print(Escalated.fullMessage(for: error))
+        exit(0)
+    }
+    if code == .validationFailure {
+        CLI.printError(Escalated.fullMessage(for: error))
+        exit(2)
+    }
+    if let exitCode = error as? ExitCode {
+        exit(exitCode.rawValue)
+    }
+    CLI.printError("\(error)")
+    exit(1)
+}
