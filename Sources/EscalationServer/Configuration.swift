@@ -1,4 +1,5 @@
 public import EscalationStore
+import Foundation
 public import Logging
 
 /// Everything the daemon needs to run, built once (flags, then environment, then defaults).
@@ -56,8 +57,14 @@ public struct RouterConfiguration: Sendable {
     public var pollInterval: Duration = .seconds(2)
     /// Test hook: keep each batch's transaction open this long after claiming. Never set in production.
     public var holdAfterClaim: Duration?
+    /// Written into routing events so operators can tell replicas apart; default `HOST:PID`.
+    public var instanceName: String = RouterConfiguration.defaultInstanceName()
 
     public init() {}
+
+    public static func defaultInstanceName() -> String {
+        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+    }
 }
 
 /// How the LISTEN connection checks itself and reconnects.

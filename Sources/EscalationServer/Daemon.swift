@@ -36,7 +36,7 @@ public enum Daemon {
             backgroundLogger: logger
         )
         let routerService = RouterService(
-            store: RoutingStore(client: client),
+            store: RoutingStore(client: client, instance: configuration.router.instanceName),
             configuration: configuration.router,
             logger: logger.with("service", "router")
         )

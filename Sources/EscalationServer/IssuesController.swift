@@ -34,7 +34,7 @@ struct IssuesController: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Self.maximumBodySize)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(Self.maximumBodySize) bytes", field: "body")
         }
         let object = try Self.jsonObject(body)

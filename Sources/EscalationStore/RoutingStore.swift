@@ -33,10 +33,13 @@ public final class RoutingTableCache: Sendable {
 public struct RoutingStore: Sendable {
     public let client: PostgresClient
     public let cache: RoutingTableCache
+    /// Names this router in the events it writes (which replica routed what).
+    public let instance: String
 
-    public init(client: PostgresClient, cache: RoutingTableCache = RoutingTableCache()) {
+    public init(client: PostgresClient, cache: RoutingTableCache = RoutingTableCache(), instance: String) {
         self.client = client
         self.cache = cache
+        self.instance = instance
     }
 
     /// Which issues a batch claims.
@@ -109,7 +112,7 @@ public struct RoutingStore: Sendable {
                 switch table.route(input) {
                 case .routed(let assignments):
                     outcomes.append(IssueState.routed.rawValue)
-                    eventData.append(Self.routedEventJSON(assignments, revision: revision))
+                    eventData.append(Self.routedEventJSON(assignments, revision: revision, router: instance))
                     for a in assignments {
                         aIssue.append(id)
                         aKind.append(a.targetKind.rawValue)
@@ -120,7 +123,7 @@ public struct RoutingStore: Sendable {
                     result.routed += 1
                 case .unroutable(let reason):
                     outcomes.append(IssueState.unroutable.rawValue)
-                    eventData.append(Self.unroutableEventJSON(reason, revision: revision))
+                    eventData.append(Self.unroutableEventJSON(reason, revision: revision, router: instance))
                     result.unroutable += 1
                 }
             }
@@ -148,17 +151,17 @@ public struct RoutingStore: Sendable {
         }
     }
 
-    static func routedEventJSON(_ assignments: [Assignment], revision: Int64) -> String {
+    static func routedEventJSON(_ assignments: [Assignment], revision: Int64, router: String) -> String {
         let targets = assignments.map { a in
             var fields = #"{"kind":"\#(a.targetKind.rawValue)","code":\#(jsonString(a.targetCode)),"role":"\#(a.role.rawValue)""#
             if let rule = a.ruleID { fields += #","rule":\#(jsonString(rule))"# }
             return fields + "}"
         }
-        return #"{"directory_revision":\#(revision),"assignments":[\#(targets.joined(separator: ","))]}"#
+        return #"{"directory_revision":\#(revision),"router":\#(jsonString(router)),"assignments":[\#(targets.joined(separator: ","))]}"#
     }
 
-    static func unroutableEventJSON(_ reason: String, revision: Int64) -> String {
-        #"{"directory_revision":\#(revision),"reason":\#(jsonString(reason))}"#
+    static func unroutableEventJSON(_ reason: String, revision: Int64, router: String) -> String {
+        #"{"directory_revision":\#(revision),"router":\#(jsonString(router)),"reason":\#(jsonString(reason))}"#
     }
 
     /// A JSON string literal (quotes, backslashes and control characters escaped).

@@ -1,0 +1,219 @@
+import EscalationServer
+import EscalationStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+extension IntegrationTests {
+    /// The HTTP API over real HTTP (HummingbirdTesting's live mode), with the router running.
+    @Suite("HTTP API")
+    struct APITests {
+        static func app(_ settings: DatabaseSettings) throws -> some ApplicationProtocol {
+            var config = Configuration(database: settings)
+            config.httpPort = 0
+            return try Daemon.buildApplication(config, logger: testLogger)
+        }
+
+        static let json: HTTPFields = [.contentType: "application/json"]
+
+        static func object(_ body: ByteBuffer) throws -> [String: Any] {
+            let value = try JSONSerialization.jsonObject(with: Data(body.readableBytesView))
+            guard let object = value as? [String: Any] else { throw TestFailure("not a JSON object: \(String(buffer: body))") }
+            return object
+        }
+
+        static func errorField(_ body: ByteBuffer) throws -> String? {
+            (try object(body)["error"] as? [String: Any])?["field"] as? String
+        }
+
+        @Test("POST stores a report, answers 201 with it, and the router assigns it to the agency and the area member")
+        func createAndRoute() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await Self.app(settings).test(.live) { client in
+                try await InProcessDaemon.waitForListener(settings, count: 1)
+                let body = #"{"unit":"N1","sector":"land","severity":"urgent","title":"Chậm cấp giấy chứng nhận","description":"Hồ sơ tồn đọng\nđã 3 tuần","reporter":"UBND xã"}"#
+                let created = try await client.execute(uri: "/v1/issues", method: .post, headers: Self.json, body: ByteBuffer(string: body))
+                #expect(created.status == .created)
+                let issue = try Self.object(created.body)
+                let id = try #require(issue["id"] as? Int)
+                #expect(created.headers[.location] == "/v1/issues/\(id)")
+                #expect(issue["title"] as? String == "Chậm cấp giấy chứng nhận")
+                #expect(issue["description"] as? String == "Hồ sơ tồn đọng\nđã 3 tuần")
+                #expect(issue["severity"] as? String == "urgent")
+                #expect(issue["unit"] as? String == "N1")
+                #expect(["reported", "routed"].contains(issue["state"] as? String))
+
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
+                let shown = try Self.object(try await client.execute(uri: "/v1/issues/\(id)", method: .get).body)
+                #expect(shown["state"] as? String == "routed")
+                let assignments = try #require(shown["assignments"] as? [[String: Any]])
+                #expect(assignments.map { "\($0["role"]!):\($0["kind"]!):\($0["code"]!)" } == ["agency:agency:land-dept", "member:person:m-north"])
+                let events = try #require(shown["events"] as? [[String: Any]])
+                #expect(events.map { $0["kind"] as? String } == ["reported", "routed"])
+                #expect(events.map { $0["actor"] as? String } == ["api", "router"])
+                #expect(shown["version"] as? Int == 2)
+                #expect(shown["routed_at"] is String)
+            }
+        }
+
+        @Test("Vietnamese text is stored and returned exactly, normalised to NFC")
+        func vietnameseNFC() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            let composed = "Trường Tiểu học Bản Lầu thiếu phòng học"
+            let decomposed = composed.decomposedStringWithCanonicalMapping
+            #expect(Array(decomposed.utf8) != Array(composed.utf8))
+            try await Self.app(settings).test(.live) { client in
+                let payload = try JSONSerialization.data(withJSONObject: ["unit": "N1", "sector": "land", "title": decomposed, "reporter": decomposed])
+                let created = try await client.execute(uri: "/v1/issues", method: .post, headers: Self.json, body: ByteBuffer(bytes: payload))
+                #expect(created.status == .created)
+                let issue = try Self.object(created.body)
+                #expect(Array((issue["title"] as? String ?? "").utf8) == Array(composed.utf8))
+                let stored = try await TestPostgres.strings(settings, "SELECT title FROM escalated.issues")
+                #expect(stored.map { Array($0.utf8) } == [Array(composed.utf8)])
+            }
+        }
+
+        @Test("bad input answers 4xx naming the field, and stores nothing")
+        func badInput() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            let good = #""unit":"N1","sector":"land","title":"t""#
+            let cases: [(String, [UInt8], HTTPFields, HTTPResponse.Status, String?)] = [
+                ("unknown field", Array(#"{\#(good),"colour":"red"}"#.utf8), Self.json, .badRequest, "colour"),
+                ("wrong type", Array(#"{"unit":"N1","sector":"land","title":5}"#.utf8), Self.json, .badRequest, "title"),
+                ("boolean as string", Array(#"{"unit":"N1","sector":"land","title":true}"#.utf8), Self.json, .badRequest, "title"),
+                ("missing title", Array(#"{"unit":"N1","sector":"land"}"#.utf8), Self.json, .badRequest, "title"),
+                ("empty title", Array(#"{"unit":"N1","sector":"land","title":"   "}"#.utf8), Self.json, .unprocessableContent, "title"),
+                ("title too long", Array(#"{"unit":"N1","sector":"land","title":"\#(String(repeating: "ệ", count: 201))"}"#.utf8), Self.json, .unprocessableContent, "title"),
+                ("NUL in title", Array(#"{"unit":"N1","sector":"land","title":"a\u0000b"}"#.utf8), Self.json, .unprocessableContent, "title"),
+                ("bad severity", Array(#"{\#(good),"severity":"critical"}"#.utf8), Self.json, .unprocessableContent, "severity"),
+                ("unknown unit", Array(#"{"unit":"ZZ9","sector":"land","title":"t"}"#.utf8), Self.json, .unprocessableContent, "unit"),
+                ("malformed unit", Array(#"{"unit":"N 1","sector":"land","title":"t"}"#.utf8), Self.json, .unprocessableContent, "unit"),
+                ("unknown sector", Array(#"{"unit":"N1","sector":"roads","title":"t"}"#.utf8), Self.json, .unprocessableContent, "sector"),
+                ("description too long", Array(#"{\#(good),"description":"\#(String(repeating: "a", count: 10_001))"}"#.utf8), Self.json, .unprocessableContent, "description"),
+                ("invalid UTF-8", Array(#"{"unit":"N1","sector":"land","title":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), Self.json, .badRequest, "body"),
+                ("not JSON", Array("unit=N1".utf8), Self.json, .badRequest, "body"),
+                ("a JSON array", Array("[1,2]".utf8), Self.json, .badRequest, "body"),
+                ("empty body", [], Self.json, .badRequest, "body"),
+                ("body over 64 KiB", Array(#"{\#(good),"description":"\#(String(repeating: "a", count: 70_000))"}"#.utf8), Self.json, .contentTooLarge, "body"),
+                ("wrong content type", Array(#"{\#(good)}"#.utf8), [.contentType: "text/plain"], .unsupportedMediaType, "Content-Type"),
+                ("bad idempotency key", Array(#"{\#(good)}"#.utf8), [.contentType: "application/json", HTTPField.Name("Idempotency-Key")!: "has space"], .badRequest, "Idempotency-Key"),
+            ]
+            try await Self.app(settings).test(.live) { client in
+                for (name, body, headers, status, field) in cases {
+                    let response = try await client.execute(uri: "/v1/issues", method: .post, headers: headers, body: ByteBuffer(bytes: body))
+                    #expect(response.status == status, "\(name): \(String(buffer: response.body))")
+                    #expect(try Self.errorField(response.body) == field, "\(name): \(String(buffer: response.body))")
+                    #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, "\(name)")
+                }
+                let show = try await client.execute(uri: "/v1/issues/abc", method: .get)
+                #expect(show.status == .badRequest)
+                #expect(try Self.errorField(show.body) == "id")
+                let missing = try await client.execute(uri: "/v1/issues/987654321", method: .get)
+                #expect(missing.status == .notFound)
+                for (query, field) in [("state=lost", "state"), ("limit=0", "limit"), ("limit=201", "limit"), ("cursor=zzz", "cursor"),
+                                       ("unit=a%20b", "unit"), ("colour=red", "colour"), ("unit=N1&unit=N2", "unit")] {
+                    let response = try await client.execute(uri: "/v1/issues?\(query)", method: .get)
+                    #expect(response.status == .badRequest, "\(query)")
+                    #expect(try Self.errorField(response.body) == field, "\(query): \(String(buffer: response.body))")
+                }
+            }
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 0)
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.events") == 0)
+        }
+
+        @Test("an Idempotency-Key makes a retry return the same issue; reusing it for another report is refused")
+        func idempotency() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await Self.app(settings).test(.live) { client in
+                var headers = Self.json
+                headers[HTTPField.Name("Idempotency-Key")!] = "report-2026-0001"
+                let body = ByteBuffer(string: #"{"unit":"S1","sector":"health","title":"Thiếu bác sĩ"}"#)
+                let first = try await client.execute(uri: "/v1/issues", method: .post, headers: headers, body: body)
+                let second = try await client.execute(uri: "/v1/issues", method: .post, headers: headers, body: body)
+                #expect(first.status == .created)
+                #expect(second.status == .created)
+                #expect(first.headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
+                #expect(second.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+                #expect(try Self.object(first.body)["id"] as? Int == Self.object(second.body)["id"] as? Int)
+                let other = try await client.execute(uri: "/v1/issues", method: .post, headers: headers,
+                                                     body: ByteBuffer(string: #"{"unit":"S1","sector":"health","title":"Another"}"#))
+                #expect(other.status == .unprocessableContent)
+                #expect(try Self.errorField(other.body) == "Idempotency-Key")
+                // Concurrent retries of one request still store one issue.
+                headers[HTTPField.Name("Idempotency-Key")!] = "report-2026-0002"
+                let concurrentHeaders = headers
+                let ids = try await withThrowingTaskGroup(of: Int?.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            let response = try await client.execute(uri: "/v1/issues", method: .post, headers: concurrentHeaders, body: body)
+                            return try Self.object(response.body)["id"] as? Int
+                        }
+                    }
+                    return try await group.reduce(into: Set<Int?>()) { $0.insert($1) }
+                }
+                #expect(ids.count == 1 && ids.first! != nil)
+            }
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 2)
+        }
+
+        @Test("lists filter by unit, sector, agency and state, newest first, and cursors visit every issue once")
+        func listing() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await Self.app(settings).test(.live) { client in
+                try await InProcessDaemon.waitForListener(settings, count: 1)
+                for (unit, sector) in [("N1", "land"), ("N2", "land"), ("S1", "health"), ("N1", "health"), ("S1", "land"), ("N2", "land"), ("N1", "land")] {
+                    let response = try await client.execute(uri: "/v1/issues", method: .post, headers: Self.json,
+                                                            body: ByteBuffer(string: #"{"unit":"\#(unit)","sector":"\#(sector)","title":"t"}"#))
+                    #expect(response.status == .created)
+                }
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 7, timeout: .seconds(10))
+                func ids(_ query: String) async throws -> ([Int], String?) {
+                    let response = try await client.execute(uri: "/v1/issues?\(query)", method: .get)
+                    #expect(response.status == .ok, "\(query)")
+                    let page = try Self.object(response.body)
+                    let items = page["items"] as? [[String: Any]] ?? []
+                    return (items.compactMap { $0["id"] as? Int }, page["next_cursor"] as? String)
+                }
+                #expect(try await ids("").0 == [7, 6, 5, 4, 3, 2, 1])
+                #expect(try await ids("unit=N1").0 == [7, 4, 1])
+                #expect(try await ids("sector=health").0 == [4, 3])
+                #expect(try await ids("agency=health-dept").0 == [4, 3])
+                #expect(try await ids("agency=land-dept&unit=S1").0 == [5])
+                #expect(try await ids("state=routed").0.count == 7)
+                #expect(try await ids("state=reported").0.isEmpty)
+                var seen: [Int] = []
+                var cursor: String?
+                repeat {
+                    let page = try await ids("limit=3" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                    seen += page.0
+                    cursor = page.1
+                } while cursor != nil
+                #expect(seen == [7, 6, 5, 4, 3, 2, 1])
+            }
+        }
+
+        @Test("/healthz and /readyz report the process, the database, the listener and the schema")
+        func health() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await Self.app(settings).test(.live) { client in
+                #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+                try await InProcessDaemon.waitForListener(settings, count: 1)
+                let ready = try await client.execute(uri: "/readyz", method: .get)
+                #expect(ready.status == .ok)
+                let body = try Self.object(ready.body)
+                #expect(body["ready"] as? Bool == true)
+                #expect(body["migrations"] as? String == "current")
+                #expect(body["listener"] as? String == "connected")
+                #expect(try await client.execute(uri: "/metrics", method: .get).status == .ok)
+                // A schema that lost a migration is not ready.
+                try await TestPostgres.execute(settings, "DELETE FROM escalated.schema_migrations")
+                let notReady = try await client.execute(uri: "/readyz", method: .get)
+                #expect(notReady.status == .serviceUnavailable)
+                #expect((try Self.object(notReady.body)["migrations"] as? String)?.contains("lacks migration 1") == true)
+            }
+        }
+    }
+}

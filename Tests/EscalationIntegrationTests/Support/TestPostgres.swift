@@ -1,0 +1,183 @@
+import EscalationCore
+import EscalationServer
+import EscalationStore
+import Foundation
+import Logging
+import PostgresCluster
+import PostgresNIO
+import Testing
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Every integration suite nests here, so they run one at a time: several of them start daemons
+/// and measure that something happens within seconds, which two cores cannot promise in parallel.
+@Suite("Integration (real PostgreSQL)", .serialized)
+enum IntegrationTests {}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "escalated-tests")
+    logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+    return logger
+}()
+
+nonisolated(unsafe) private var clusterToStop: PostgresCluster?
+
+/// The server every integration test uses: `DATABASE_URL` when set, otherwise a private cluster
+/// this test process starts (fsync off: tests prove behaviour, the benchmark measures speed) and
+/// stops at exit. A missing PostgreSQL fails the tests; it never skips them.
+private let sharedServer: Result<DatabaseSettings, any Error> = {
+    if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+        return Result { try DatabaseSettings(url: url) }
+    }
+    return Result {
+        let folder = NSTemporaryDirectory() + "escalated-tests-\(getpid())"
+        let cluster = try PostgresCluster.start(
+            dataDirectory: folder,
+            settings: ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "300"],
+            logger: testLogger
+        )
+        clusterToStop = cluster
+        atexit {
+            guard let cluster = clusterToStop else { return }
+            cluster.stop()
+            try? FileManager.default.removeItem(atPath: cluster.dataDirectory)
+        }
+        return try DatabaseSettings(url: cluster.url())
+    }
+}()
+
+enum TestPostgres {
+    /// A new database on the shared server, migrated unless `migrate` is false, with `directory`
+    /// imported unless it is nil.
+    static func freshDatabase(migrate: Bool = true, directory: Directory? = TestDirectory.make()) async throws -> DatabaseSettings {
+        let server = try sharedServer.get()
+        let name = "t_\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
+        _ = try await withConnection(server) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: testLogger)
+        }
+        let settings = server.with(database: name)
+        if migrate {
+            try await withClient(settings) { client in
+                try await Migrator(migrations: try Migrator.bundled()).migrate(client: client, logger: testLogger)
+                if let directory {
+                    _ = try await DirectoryStore(client: client).importDirectory(directory, logger: testLogger)
+                }
+            }
+        }
+        return settings
+    }
+
+    static func withConnection<T: Sendable>(_ settings: DatabaseSettings, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await PostgresConnection.connect(
+            configuration: settings.connectionConfiguration(applicationName: "escalated-test"), id: 1, logger: testLogger
+        )
+        do {
+            let value = try await body(connection)
+            try? await connection.close()
+            return value
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    static func withClient<T: Sendable>(_ settings: DatabaseSettings, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        try await Daemon.withClient(settings, applicationName: "escalated-test", logger: testLogger, body)
+    }
+
+    /// Runs one query and returns its single Int64 (a count, an id); 0 when it returns no row.
+    static func scalar(_ settings: DatabaseSettings, _ sql: String) async throws -> Int64 {
+        try await withConnection(settings) { connection in
+            var value: Int64 = 0
+            for try await v in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger).decode(Int64.self) {
+                value = v
+            }
+            return value
+        }
+    }
+
+    /// Runs one query and returns its rows' single text column.
+    static func strings(_ settings: DatabaseSettings, _ sql: String) async throws -> [String] {
+        try await withConnection(settings) { connection in
+            var values: [String] = []
+            for try await v in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger).decode(String.self) {
+                values.append(v)
+            }
+            return values
+        }
+    }
+
+    static func execute(_ settings: DatabaseSettings, _ sql: String) async throws {
+        _ = try await withConnection(settings) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
+        }
+    }
+
+    /// Waits until `sql` returns `expected`, or throws after `timeout`.
+    static func waitUntil(_ settings: DatabaseSettings, _ sql: String, equals expected: Int64, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last: Int64 = -1
+        while ContinuousClock.now < deadline {
+            last = try await scalar(settings, sql)
+            if last == expected { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw TestFailure("timed out after \(timeout) waiting for `\(sql)` to be \(expected); last value \(last)")
+    }
+
+    /// Inserts `count` issues the way another system would (plain SQL), in one statement.
+    static func insertIssues(_ settings: DatabaseSettings, count: Int, unit: String = "N1", sector: String = "land") async throws {
+        try await execute(settings, """
+            INSERT INTO escalated.issues (unit_code, sector_code, title)
+            SELECT '\(unit)', '\(sector)', 'report ' || g FROM generate_series(1, \(count)) g
+            """)
+    }
+
+    static let routedCount = "SELECT count(*) FROM escalated.issues WHERE state = 'routed'"
+
+    /// Checks that every issue is either untouched (reported, no assignment, only its `reported`
+    /// event) or routed exactly once (two assignments, one `routed` event); returns how many are routed.
+    static func checkNothingHalfRouted(_ settings: DatabaseSettings) async throws -> Int64 {
+        let broken = try await scalar(settings, """
+            SELECT count(*) FROM escalated.issues i
+             WHERE NOT (
+                (i.state = 'reported'
+                   AND NOT EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = i.id)
+                   AND (SELECT count(*) FROM escalated.events e WHERE e.issue_id = i.id) = 1)
+             OR (i.state = 'routed'
+                   AND (SELECT count(*) FROM escalated.assignments a WHERE a.issue_id = i.id) = 2
+                   AND (SELECT count(*) FROM escalated.events e WHERE e.issue_id = i.id AND e.kind = 'routed') = 1
+                   AND (SELECT count(*) FROM escalated.events e WHERE e.issue_id = i.id) = 2)
+             )
+            """)
+        if broken != 0 { throw TestFailure("\(broken) issues are half-routed or routed twice") }
+        return try await scalar(settings, routedCount)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The directory the integration tests route with.
+enum TestDirectory {
+    static func make(rules: [RoutingRule] = [], extraUnits: [EscalationCore.Unit] = []) -> Directory {
+        Directory(
+            people: [Person(code: "m-north", name: "Thành viên phụ trách khu Bắc"), Person(code: "m-south", name: "Member South"),
+                     Person(code: "office", name: "Văn phòng", email: "office@example.org")],
+            areas: [Area(code: "north", name: "Khu vực Bắc", member: "m-north"), Area(code: "south", name: "South", member: "m-south")],
+            units: [EscalationCore.Unit(code: "N1", name: "Xã Bắc 1", kind: .commune, area: "north"),
+                    EscalationCore.Unit(code: "N2", name: "Phường Bắc 2", kind: .ward, area: "north"),
+                    EscalationCore.Unit(code: "S1", name: "Xã Nam 1", kind: .commune, area: "south")] + extraUnits,
+            agencies: [Agency(code: "land-dept", name: "Sở Nông nghiệp và Môi trường", emails: ["land@example.org"]),
+                       Agency(code: "health-dept", name: "Sở Y tế")],
+            sectors: [Sector(code: "land", nameVi: "Đất đai", nameEn: "Land", agency: "land-dept",
+                             normal: Deadlines(acknowledgeMinutes: 240, resolveMinutes: 2400)),
+                      Sector(code: "health", nameVi: "Y tế", nameEn: "Health", agency: "health-dept")],
+            rules: rules
+        )
+    }
+}
