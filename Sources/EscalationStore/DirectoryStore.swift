@@ -27,7 +27,7 @@ public struct DirectoryStore: Sendable {
     public func importDirectory(_ directory: Directory, logger: Logger) async throws -> ImportResult {
         try directory.validate()
         let hash = Self.contentHash(directory)
-        return try await client.withTransaction(logger: logger) { connection in
+        return try await client.inTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 "SELECT revision, content_hash FROM escalated.directory_meta FOR UPDATE", logger: logger
             ).decode((Int64, String?).self)

@@ -52,6 +52,8 @@ public struct MigrationStatus: Sendable, Equatable {
 /// Applies the shipped migrations, forward only, each in its own transaction.
 public struct Migrator: Sendable {
     public let migrations: [Migration]
+    /// The advisory lock that serialises migrations across replicas.
+    static let lockKey: Int64 = 7_312_001
 
     /// The migrations in `sql/`, embedded in the binary at build time.
     public static func bundled() throws -> [Migration] {
@@ -122,7 +124,8 @@ public struct Migrator: Sendable {
     /// each re-reads what is applied under the lock. A changed applied file stops everything.
     @discardableResult
     public func migrate(client: PostgresClient, logger: Logger) async throws -> [Int] {
-        try await client.withConnection { connection in
+        try await client.inTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             try await connection.query("CREATE SCHEMA IF NOT EXISTS escalated", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS escalated.schema_migrations (
@@ -135,8 +138,8 @@ public struct Migrator: Sendable {
         }
         var appliedNow: [Int] = []
         for migration in migrations {
-            let applied: Bool = try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(7312001)", logger: logger)
+            let applied: Bool = try await client.inTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
                 let existing = try await connection.query(
                     "SELECT checksum FROM escalated.schema_migrations WHERE version = \(migration.version)",
                     logger: logger
@@ -165,6 +168,22 @@ public struct Migrator: Sendable {
         let status = try await status(client: client, logger: logger)
         if let problem = status.problem { throw SettingsError(problem) }
         return appliedNow
+    }
+}
+
+extension PostgresClient {
+    /// `withTransaction`, rethrowing the closure's own error rather than PostgresNIO's wrapper,
+    /// so callers can match the errors they threw.
+    func inTransaction<Result: Sendable>(
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            return try await withTransaction(logger: logger, body)
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError { throw closureError }
+            throw error
+        }
     }
 }
 

@@ -69,7 +69,7 @@ public struct RoutingStore: Sendable {
         hold: (@Sendable () async -> Void)? = nil,
         logger: Logger
     ) async throws -> BatchResult {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.inTransaction(logger: logger) { connection in
             let claim: PostgresQuery
             switch source {
             case .reported:

@@ -45,10 +45,10 @@ enum InProcessDaemon {
         }
     }
 
-    /// Waits until `count` listener connections are up on this database.
+    /// Waits until at least `count` listener connections are up on this database.
     static func waitForListener(_ settings: DatabaseSettings, count: Int64, timeout: Duration = .seconds(20)) async throws {
         try await TestPostgres.waitUntil(settings, """
-            SELECT count(*) FROM pg_stat_activity
+            SELECT least(count(*), \(count)) FROM pg_stat_activity
              WHERE datname = current_database() AND application_name = 'escalated-listener'
             """, equals: count, timeout: timeout)
     }

@@ -1,0 +1,106 @@
+import EscalationCore
+import EscalationServer
+import EscalationStore
+import Foundation
+import Testing
+
+extension IntegrationTests {
+    @Suite("Routing over LISTEN/NOTIFY")
+    struct RoutingTests {
+        @Test("rows INSERTed by another system are routed, each with its assignments and events")
+        func sqlIntake() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await InProcessDaemon.with(settings) { _ in
+                try await TestPostgres.insertIssues(settings, count: 50)
+                try await TestPostgres.execute(settings, """
+                    INSERT INTO escalated.issues (unit_code, sector_code, title, description, severity)
+                    VALUES ('S1', 'health', 'Thiếu thuốc', 'Trạm y tế hết thuốc hạ sốt', 'urgent')
+                    """)
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 51, timeout: .seconds(10))
+            }
+            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 51)
+            #expect(try await TestPostgres.strings(settings, """
+                SELECT string_agg(a.role || ':' || a.target_code, ',' ORDER BY a.role) FROM escalated.assignments a
+                  JOIN escalated.issues i ON i.id = a.issue_id WHERE i.unit_code = 'S1'
+                """) == ["agency:health-dept,member:m-south"])
+            #expect(try await TestPostgres.strings(settings, "SELECT DISTINCT actor FROM escalated.events WHERE kind = 'reported'") == ["sql"])
+        }
+
+        @Test("an issue for a unit the directory lacks is kept as unroutable, then routed once the directory is fixed")
+        func unroutableUntilFixed() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await InProcessDaemon.with(settings) { _ in
+                try await TestPostgres.execute(settings, "INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('NEW-7', 'land', 'Xã mới chưa có trong danh bạ')")
+                try await TestPostgres.waitUntil(settings, "SELECT count(*) FROM escalated.issues WHERE state = 'unroutable'", equals: 1, timeout: .seconds(10))
+                let reason = try await TestPostgres.strings(settings, "SELECT data->>'reason' FROM escalated.events WHERE kind = 'unroutable'")
+                #expect(reason == ["unit 'NEW-7' is not in the directory"])
+                let page = try await TestPostgres.withClient(settings) { client in
+                    try await IssueStore(client: client).list(IssueFilter(state: .unroutable), logger: testLogger)
+                }
+                #expect(page.items.map(\.unit) == ["NEW-7"])
+
+                let fixed = TestDirectory.make(extraUnits: [Unit(code: "NEW-7", name: "Xã mới", kind: .commune, area: "south")])
+                _ = try await TestPostgres.withClient(settings) { client in
+                    try await DirectoryStore(client: client).importDirectory(fixed, logger: testLogger)
+                }
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
+            }
+            #expect(try await TestPostgres.strings(settings, "SELECT string_agg(kind, ',' ORDER BY id) FROM escalated.events")
+                == ["reported,unroutable,routed"])
+            #expect(try await TestPostgres.strings(settings, "SELECT target_code FROM escalated.assignments WHERE role = 'member'") == ["m-south"])
+        }
+
+        @Test("a routing rule imported while the daemon runs applies to the next issue, without a restart")
+        func rulesChangeWithoutRestart() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await InProcessDaemon.with(settings) { _ in
+                try await TestPostgres.insertIssues(settings, count: 1)
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
+                let rule = RoutingRule(id: "north-land-to-health", priority: 1, match: RuleMatch(sector: "land", area: "north"),
+                                       agency: "health-dept", notify: ["office"])
+                _ = try await TestPostgres.withClient(settings) { client in
+                    try await DirectoryStore(client: client).importDirectory(TestDirectory.make(rules: [rule]), logger: testLogger)
+                }
+                try await TestPostgres.insertIssues(settings, count: 1)
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 2, timeout: .seconds(10))
+            }
+            #expect(try await TestPostgres.strings(settings, """
+                SELECT string_agg(target_code || coalesce('@' || rule_id, ''), ',' ORDER BY role, target_code)
+                  FROM escalated.assignments GROUP BY issue_id ORDER BY issue_id
+                """) == ["land-dept,m-north", "health-dept@north-land-to-health,m-north,office@north-land-to-health"])
+        }
+
+        @Test("two routers racing over 2,000 issues route each exactly once, and both take part")
+        func twoRoutersRace() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await InProcessDaemon.with(settings, configure: { $0.router.batchSize = 25; $0.router.instanceName = "router-a" }) { _ in
+                try await InProcessDaemon.with(settings, configure: { $0.router.batchSize = 25; $0.router.instanceName = "router-b" }) { _ in
+                    try await InProcessDaemon.waitForListener(settings, count: 2)
+                    for _ in 0..<20 {
+                        try await TestPostgres.insertIssues(settings, count: 100)
+                    }
+                    try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 2000, timeout: .seconds(60))
+                }
+            }
+            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 2000)
+            let byRouter = try await TestPostgres.strings(settings, """
+                SELECT data->>'router' FROM escalated.events WHERE kind = 'routed' GROUP BY 1 ORDER BY 1
+                """)
+            #expect(byRouter == ["router-a", "router-b"])
+        }
+
+        @Test("with no notification at all, the poll fallback still routes (NOTIFY is only a hint)")
+        func pollFallback() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            // Remove the trigger's NOTIFY by inserting through a session that cannot notify:
+            // the row is committed, no wake-up is sent, and only the poll can find it.
+            try await InProcessDaemon.with(settings, configure: { $0.router.pollInterval = .milliseconds(300) }) { _ in
+                try await TestPostgres.execute(settings, """
+                    ALTER TABLE escalated.issues DISABLE TRIGGER issues_after_insert;
+                    """)
+                try await TestPostgres.execute(settings, "INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('N1', 'land', 'silent')")
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
+            }
+        }
+    }
+}
