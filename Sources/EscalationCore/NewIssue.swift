@@ -1,3 +1,5 @@
+import Foundation
+
 /// A field that failed validation, named as the client sent it.
 public struct FieldError: Error, Sendable, Equatable, CustomStringConvertible {
     public var field: String
@@ -14,8 +16,9 @@ public struct FieldError: Error, Sendable, Equatable, CustomStringConvertible {
 /// A report as it arrives, before it is stored.
 ///
 /// Every intake path (HTTP, CLI) builds one through ``validated(unit:sector:severity:title:description:reporter:)``,
-/// so the limits below hold wherever a report comes from. The SQL intake is held to the same
-/// limits by constraints in the schema.
+/// so the limits below hold wherever a report comes from. Text is normalised to NFC before it is
+/// measured. The SQL intake is held to the same lengths by constraints in the schema (and its
+/// trigger normalises to NFC), but not to the code format or the control-character rules.
 public struct NewIssue: Sendable, Equatable {
     /// The longest title accepted, in characters (Unicode code points after NFC).
     public static let maximumTitleLength = 200
@@ -86,8 +89,9 @@ public struct NewIssue: Sendable, Equatable {
         return NewIssue(unit: unit, sector: sector, severity: parsedSeverity, title: title, description: description, reporter: cleanReporter)
     }
 
+    /// Trims white space and normalises to NFC (what is stored, and what limits count).
     static func trimmed(_ text: String) -> String {
-        var scalars = Substring(text).unicodeScalars[...]
+        var scalars = Substring(text.precomposedStringWithCanonicalMapping).unicodeScalars[...]
         while let first = scalars.first, first.properties.isWhitespace { scalars.removeFirst() }
         while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
         return String(String.UnicodeScalarView(scalars))

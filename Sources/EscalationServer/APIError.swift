@@ -4,7 +4,7 @@ public import Hummingbird
 /// An error the API answers with: a status, a stable code, a message naming the field.
 ///
 /// Every error response has the body `{"error": {"code": ..., "message": ..., "field": ...}}`.
-/// Database errors are never echoed; they become `unavailable` (503) or `internal` (500).
+/// Database errors are never echoed; they become `unavailable` (503).
 public struct APIError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var code: String

@@ -16,7 +16,7 @@ public struct IssueRecord: Sendable, Equatable, Codable {
     public var createdAt: Date
     public var routedAt: Date?
     public var updatedAt: Date
-    /// One per target, in the order they were assigned. Empty in list views.
+    /// One per target: agency, member, then watchers. Absent (nil) in list views.
     public var assignments: [AssignmentRecord]?
     /// The full history, oldest first. Absent in list views.
     public var events: [EventRecord]?

@@ -24,10 +24,14 @@ enum CLI {
 
     static var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    /// The database: `--database-url`, then `DATABASE_URL`, then the running demo's database.
-    static func databaseSettings(_ flag: String?) throws -> DatabaseSettings {
+    /// The database: `--database-url`, then `DATABASE_URL`, then (for the CLI commands, never for
+    /// `serve`) the database of a demo running as this user.
+    static func databaseSettings(_ flag: String?, allowDemo: Bool = true) throws -> DatabaseSettings {
         if let url = flag ?? environment["DATABASE_URL"], !url.isEmpty {
             do { return try DatabaseSettings(url: url) } catch { throw CLIError(error.message) }
+        }
+        guard allowDemo else {
+            throw CLIError("no database: set DATABASE_URL (postgres://user:password@host:5432/database) or pass --database-url")
         }
         let demoFile = PostgresCluster.defaultDemoDirectory() + "/" + DemoCommand.urlFileName
         if let url = try? String(contentsOfFile: demoFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !url.isEmpty {

@@ -74,7 +74,7 @@ struct DemoCommand: AsyncParsableCommand {
         let app = try Daemon.buildApplication(config, logger: logger, registry: registry) { port in
             Self.printBanner(host: host, port: port, database: database)
         }
-        try await app.runService()
+        try await ShutdownPolicy.run(app, logger: logger)
     }
 
     private func importSampleIfEmpty(_ settings: DatabaseSettings, logger: Logger) async throws {

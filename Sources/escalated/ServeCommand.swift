@@ -6,6 +6,8 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
+import UnixSignals
 
 /// Options shared by every command that runs the daemon.
 struct DaemonOptions: ParsableArguments {
@@ -39,7 +41,7 @@ struct DaemonOptions: ParsableArguments {
         } catch let error as SettingsError {
             throw CLIError(error.message)
         }
-        let batch = try batchSize ?? env["ESCALATED_BATCH_SIZE"].map { text in
+        let batch = try batchSize ?? env["ESCALATED_BATCH_SIZE"].flatMap { $0.isEmpty ? nil : $0 }.map { text in
             guard let value = Int(text) else { throw CLIError("ESCALATED_BATCH_SIZE must be a whole number (got '\(text)')") }
             return value
         }
@@ -75,7 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: DaemonOptions
 
     func run() async throws {
-        var config = try options.configuration(database: try CLI.databaseSettings(databaseURL))
+        var config = try options.configuration(database: try CLI.databaseSettings(databaseURL, allowDemo: false))
         config.migrate = migrate
         let logger = CLI.bootstrapLogging(level: config.logLevel)
         let registry = MetricsSetup.bootstrap()
@@ -84,7 +86,23 @@ struct ServeCommand: AsyncParsableCommand {
         let app = try Daemon.buildApplication(config, logger: logger, registry: registry) { port in
             logger.info("serving", metadata: ["http.port": "\(port)"])
         }
-        try await app.runService()
+        try await ShutdownPolicy.run(app, logger: logger)
+    }
+}
+
+/// Runs the application until SIGTERM or SIGINT, then shuts down gracefully within a bound.
+enum ShutdownPolicy {
+    /// Long enough for a batch in hand to commit; after it the remaining services are cancelled.
+    static let maximumGracefulShutdown: Duration = .seconds(20)
+
+    static func run(_ app: some Service, logger: Logger) async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        configuration.maximumGracefulShutdownDuration = maximumGracefulShutdown
+        try await ServiceGroup(configuration: configuration).run()
     }
 }
 
