@@ -94,13 +94,16 @@ CREATE TABLE escalated.issues (
     state           text NOT NULL DEFAULT 'reported'
                     CHECK (state IN ('reported', 'routed', 'unroutable', 'acknowledged', 'resolved', 'closed', 'reopened')),
     version         int NOT NULL DEFAULT 1,
-    idempotency_key text UNIQUE,
+    idempotency_key text,
     request_hash    text,
     route_revision  bigint,
     created_at      timestamptz NOT NULL DEFAULT now(),
     routed_at       timestamptz,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
+
+-- Only issues that came with an Idempotency-Key are indexed by it.
+CREATE UNIQUE INDEX issues_idempotency_key ON escalated.issues (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- What the router claims: small partial indexes, so a claim costs the same with millions of issues.
 CREATE INDEX issues_reported   ON escalated.issues (id) WHERE state = 'reported';

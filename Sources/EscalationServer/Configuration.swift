@@ -53,6 +53,8 @@ public struct Configuration: Sendable {
 public struct RouterConfiguration: Sendable {
     /// Issues claimed per transaction.
     public var batchSize: Int = 500
+    /// Batches routed at once by one daemon while a backlog drains (claims never overlap).
+    public var workers: Int = 2
     /// How often the router looks for work without a notification (the poll fallback).
     public var pollInterval: Duration = .seconds(2)
     /// Test hook: keep each batch's transaction open this long after claiming. Never set in production.

@@ -64,31 +64,45 @@ public final class RouterService: Service {
         await drain(.reported)
     }
 
+    /// Routes one batch; while batches come back full (a backlog), `workers` loops share the rest.
+    ///
+    /// At steady load a wake-up finds one issue and costs one transaction: the other workers only
+    /// join once a full batch shows there is a backlog.
     private func drain(_ source: RoutingStore.Source) async {
+        guard !Task.isShuttingDownGracefully, await routeOneBatch(source) else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(1, configuration.workers) {
+                group.addTask {
+                    while !Task.isShuttingDownGracefully, await self.routeOneBatch(source) {}
+                }
+            }
+        }
+    }
+
+    /// Routes one batch; returns true when it was full (there may be more).
+    private func routeOneBatch(_ source: RoutingStore.Source) async -> Bool {
         let hold = configuration.holdAfterClaim.map { duration in
             { @Sendable in _ = try? await Task.sleep(for: duration) }
         }
-        while !Task.isShuttingDownGracefully {
-            let started = ContinuousClock.now
-            do {
-                let result = try await store.routeBatch(from: source, limit: configuration.batchSize, hold: hold, logger: logger)
-                if result.claimed > 0 {
-                    batchTimer.recordInterval(since: started)
-                    routed.increment(by: result.routed)
-                    unroutable.increment(by: result.unroutable)
-                    logger.debug("routed a batch", metadata: [
-                        "router.claimed": "\(result.claimed)", "router.routed": "\(result.routed)",
-                        "router.unroutable": "\(result.unroutable)", "directory.revision": "\(result.revision ?? 0)",
-                    ])
-                }
-                if result.claimed < configuration.batchSize { return }
-            } catch {
-                failures.increment()
-                logger.error("routing batch failed; will retry", metadata: NotificationListener.errorMetadata(error))
-                // Back off briefly; the poll ticker or the next notification retries.
-                try? await Task.sleep(for: .milliseconds(200))
-                return
+        let started = ContinuousClock.now
+        do {
+            let result = try await store.routeBatch(from: source, limit: configuration.batchSize, hold: hold, logger: logger)
+            if result.claimed > 0 {
+                batchTimer.recordInterval(since: started)
+                routed.increment(by: result.routed)
+                unroutable.increment(by: result.unroutable)
+                logger.debug("routed a batch", metadata: [
+                    "router.claimed": "\(result.claimed)", "router.routed": "\(result.routed)",
+                    "router.unroutable": "\(result.unroutable)", "directory.revision": "\(result.revision ?? 0)",
+                ])
             }
+            return result.claimed == configuration.batchSize
+        } catch {
+            failures.increment()
+            logger.error("routing batch failed; will retry", metadata: NotificationListener.errorMetadata(error))
+            // Back off briefly; the poll ticker or the next notification retries.
+            try? await Task.sleep(for: .milliseconds(200))
+            return false
         }
     }
 }

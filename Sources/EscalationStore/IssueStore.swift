@@ -42,7 +42,7 @@ public struct IssueStore: Sendable {
                 SELECT \(issue.unit), \(issue.sector), \(issue.severity.rawValue), \(issue.title), \(issue.description),
                        \(issue.reporter), \(origin.rawValue), \(idempotencyKey), \(requestHash)
                   FROM known WHERE unit_ok AND sector_ok
-                ON CONFLICT (idempotency_key) DO NOTHING
+                ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING id
             )
             SELECT (SELECT id FROM inserted), unit_ok, sector_ok FROM known

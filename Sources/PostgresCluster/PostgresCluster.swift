@@ -30,7 +30,7 @@ public struct PostgresInstall: Sendable, Equatable {
 
     /// Finds `initdb`, `pg_ctl` and `postgres`: in `pg_config --bindir`, then on PATH, then in
     /// the newest `/usr/lib/postgresql/*/bin`.
-    public static func locate(environment: [String: String]? = nil) throws(ClusterError) -> PostgresInstall {
+    public static func locate(environment: [String: String]? = nil, libraryRoot: String = "/usr/lib/postgresql") throws(ClusterError) -> PostgresInstall {
         let environment = environment ?? ProcessInfo.processInfo.environment
         var candidates: [String] = []
         let path = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
@@ -39,7 +39,7 @@ public struct PostgresInstall: Sendable, Equatable {
             candidates.append(output.text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         candidates += path
-        let root = "/usr/lib/postgresql"
+        let root = libraryRoot
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
             .compactMap { name in Double(name).map { (name, $0) } }
             .sorted { $0.1 > $1.1 }

@@ -23,6 +23,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Issues the router claims per transaction (env ESCALATED_BATCH_SIZE; default 500).")
     var batchSize: Int?
 
+    @Option(help: "Batches one daemon routes at once while a backlog drains (env ESCALATED_ROUTER_WORKERS; default 2).")
+    var routerWorkers: Int?
+
     /// Builds the configuration: flags, then environment, then defaults.
     func configuration(database: DatabaseSettings) throws -> Configuration {
         let env = CLI.environment
@@ -48,6 +51,14 @@ struct DaemonOptions: ParsableArguments {
         if let batch {
             guard (1...10_000).contains(batch) else { throw CLIError("the batch size must be from 1 to 10000 (got \(batch))") }
             config.router.batchSize = batch
+        }
+        let workers = try routerWorkers ?? env["ESCALATED_ROUTER_WORKERS"].flatMap { $0.isEmpty ? nil : $0 }.map { text in
+            guard let value = Int(text) else { throw CLIError("ESCALATED_ROUTER_WORKERS must be a whole number (got '\(text)')") }
+            return value
+        }
+        if let workers {
+            guard (1...16).contains(workers) else { throw CLIError("the router workers must be from 1 to 16 (got \(workers))") }
+            config.router.workers = workers
         }
         return config
     }

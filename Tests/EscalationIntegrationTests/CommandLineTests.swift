@@ -1,0 +1,117 @@
+import EscalationServer
+import EscalationStore
+import Foundation
+import PostgresCluster
+import Testing
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+extension IntegrationTests {
+    /// The executable as a user meets it: `demo` from nothing, and the CLI's answers to bad input.
+    @Suite("The command line")
+    struct CommandLineTests {
+        @Test("`demo` creates its own PostgreSQL, imports the sample directory, routes, stops the cluster on SIGTERM, and keeps the data for the next run")
+        func demoFromNothing() async throws {
+            let folder = NSTemporaryDirectory() + "escalated-demo-test-\(UInt32.random(in: 0...UInt32.max))"
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let urlFile = folder + "/database.url"
+
+            func startDemo() async throws -> (DaemonProcess, DatabaseSettings) {
+                let demo = try DaemonProcess(arguments: ["demo", "--data-dir", folder, "--http", "127.0.0.1:0"], environment: [:])
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !FileManager.default.fileExists(atPath: urlFile) {
+                    guard ContinuousClock.now < deadline, demo.process.isRunning else { throw TestFailure("demo did not start; log:\n\(demo.log)") }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let url = try String(contentsOfFile: urlFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                let settings = try DatabaseSettings(url: url)
+                try await InProcessDaemon.waitForListener(settings, count: 1)
+                return (demo, settings)
+            }
+
+            let (first, settings) = try await startDemo()
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.units") == 48)
+            try await TestPostgres.execute(settings, "INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('LC-BH-03', 'education', 'Thiếu giáo viên')")
+            try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
+            #expect(first.log.contains("escalated is running at http://127.0.0.1:"))
+            #expect(first.log.contains("curl -s -X POST"))
+            first.signal(SIGTERM)
+            #expect(try await first.waitForExit() == 0, "\(first.log)")
+            #expect(!FileManager.default.fileExists(atPath: folder + "/postmaster.pid"), "the demo left PostgreSQL running")
+            #expect(!FileManager.default.fileExists(atPath: urlFile))
+
+            let (second, again) = try await startDemo()
+            #expect(try await TestPostgres.strings(again, "SELECT title || '|' || state FROM escalated.issues") == ["Thiếu giáo viên|routed"])
+            #expect(try await TestPostgres.scalar(again, "SELECT revision FROM escalated.directory_meta") == 1)
+            second.signal(SIGINT)
+            #expect(try await second.waitForExit() == 0)
+            #expect(!FileManager.default.fileExists(atPath: folder + "/postmaster.pid"))
+        }
+
+        func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
+            let process = try DaemonProcess(arguments: arguments, environment: environment)
+            let status = try await process.waitForExit()
+            return (status, process.log)
+        }
+
+        @Test("bad input to the CLI exits 2 with one sentence, and changes nothing")
+        func cliErrors() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            let env = ["DATABASE_URL": settings.url]
+            let cases: [([String], [String: String], String)] = [
+                (["report", "--unit", "ZZ", "--sector", "land", "--title", "t"], env, "--unit 'ZZ' is not a unit in the directory"),
+                (["report", "--unit", "N1", "--sector", "land", "--title", " "], env, "--title must not be empty"),
+                (["report", "--unit", "N1", "--sector", "land", "--title", "t", "--severity", "high"], env, "--severity must be 'normal' or 'urgent'"),
+                (["issues", "show", "abc"], env, "the issue id must be a positive whole number"),
+                (["issues", "show", "999999"], env, "issue 999999 does not exist"),
+                (["issues", "list", "--state", "lost"], env, "--state must be one of"),
+                (["serve"], [:], "no database: set DATABASE_URL"),
+                (["serve", "--http", "nonsense"], env, "must be HOST:PORT"),
+                (["migrate"], ["DATABASE_URL": "mysql://x/y"], "DATABASE_URL must look like postgres://"),
+                (["directory", "import", "/nonexistent.yaml"], env, "cannot read /nonexistent.yaml"),
+                (["bench", "--issues", "5"], [:], "--issues must be from 1000"),
+                (["no-such-command"], [:], "Unexpected argument"),
+            ]
+            for (arguments, environment, message) in cases {
+                let (status, log) = try await run(arguments, environment: environment)
+                #expect(status == 2, "\(arguments): \(log)")
+                #expect(log.contains(message), "\(arguments): \(log)")
+            }
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 0)
+        }
+
+        @Test("`directory import` reports file:line problems with exit 2 and writes nothing; a good file imports once")
+        func directoryImport() async throws {
+            let settings = try await TestPostgres.freshDatabase(directory: nil)
+            let env = ["DATABASE_URL": settings.url]
+            let bad = NSTemporaryDirectory() + "bad-\(UInt32.random(in: 0...UInt32.max)).yaml"
+            let good = NSTemporaryDirectory() + "good-\(UInt32.random(in: 0...UInt32.max)).yaml"
+            defer { unlink(bad); unlink(good) }
+            try "units:\n  - code: u1\n    name: U\n    kind: commune\n    area: nowhere\n".write(toFile: bad, atomically: true, encoding: .utf8)
+            try SampleDirectory.text().write(toFile: good, atomically: true, encoding: .utf8)
+            let (badStatus, badLog) = try await run(["directory", "import", bad], environment: env)
+            #expect(badStatus == 2)
+            #expect(badLog.contains("\(bad):2: units[0] (u1): area: unknown area 'nowhere'"), "\(badLog)")
+            #expect(try await TestPostgres.scalar(settings, "SELECT revision FROM escalated.directory_meta") == 0)
+            let (okStatus, okLog) = try await run(["directory", "import", good], environment: env)
+            #expect(okStatus == 0, "\(okLog)")
+            #expect(okLog.contains("directory imported as revision 1: 48 units"))
+            let (againStatus, againLog) = try await run(["directory", "import", good], environment: env)
+            #expect(againStatus == 0)
+            #expect(againLog.contains("directory unchanged (revision 1)"))
+        }
+
+        @Test("with no PostgreSQL install, the cluster refuses in one sentence naming the package")
+        func noPostgres() {
+            do {
+                _ = try PostgresInstall.locate(environment: ["PATH": "/nonexistent"], libraryRoot: "/nonexistent")
+                Issue.record("expected no install to be found")
+            } catch {
+                #expect(error.notInstalled)
+                #expect(error.message.contains("install the Debian package 'postgresql'"))
+            }
+        }
+    }
+}
