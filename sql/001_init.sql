@@ -112,9 +112,13 @@ CREATE INDEX issues_unit       ON escalated.issues (unit_code, id);
 CREATE INDEX issues_sector     ON escalated.issues (sector_code, id);
 CREATE INDEX issues_state      ON escalated.issues (state, id);
 
+-- Children of issues (assignments, events) carry no FOREIGN KEY: they are written only by
+-- escalated, in the transaction that holds the issue's row lock, and the per-row FK checks cost
+-- about 30% of a routing batch (measured; see BENCHMARKS.md). Tests check there are no orphans.
+
 -- Who received what, and when. One row per target per issue.
 CREATE TABLE escalated.assignments (
-    issue_id    bigint NOT NULL REFERENCES escalated.issues (id) ON DELETE CASCADE,
+    issue_id    bigint NOT NULL,
     target_kind text NOT NULL CHECK (target_kind IN ('agency', 'person')),
     target_code text NOT NULL,
     role        text NOT NULL CHECK (role IN ('agency', 'member', 'watcher')),
@@ -127,7 +131,7 @@ CREATE INDEX assignments_target ON escalated.assignments (target_kind, target_co
 -- The append-only history of every issue.
 CREATE TABLE escalated.events (
     id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    issue_id bigint NOT NULL REFERENCES escalated.issues (id) ON DELETE CASCADE,
+    issue_id bigint NOT NULL,
     kind     text NOT NULL,
     actor    text NOT NULL,
     data     jsonb NOT NULL DEFAULT '{}',

@@ -70,31 +70,14 @@ public struct RoutingStore: Sendable {
         logger: Logger
     ) async throws -> BatchResult {
         try await client.inTransaction(logger: logger) { connection in
-            let claim: PostgresQuery
-            switch source {
-            case .reported:
-                claim = """
-                    WITH c AS (
-                        SELECT id, unit_code, sector_code, severity FROM escalated.issues
-                         WHERE state = 'reported' ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    )
-                    SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
-                    """
-            case .unroutable:
-                claim = """
-                    WITH c AS (
-                        SELECT id, unit_code, sector_code, severity FROM escalated.issues
-                         WHERE state = 'unroutable'
-                           AND route_revision < (SELECT revision FROM escalated.directory_meta)
-                         ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    )
-                    SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
-                    """
-            }
             var claimed: [(Int64, RoutingInput)] = []
             var revision: Int64 = 0
-            for try await (id, unit, sector, severity, rev) in try await connection.query(claim, logger: logger)
-                .decode((Int64, String, String, String, Int64).self) {
+            let rows: AsyncThrowingMapSequence<PostgresRowSequence, ClaimStatement.Row>
+            switch source {
+            case .reported: rows = try await connection.execute(ClaimReported(limit: limit), logger: logger)
+            case .unroutable: rows = try await connection.execute(ClaimUnroutable(limit: limit), logger: logger)
+            }
+            for try await (id, unit, sector, severity, rev) in rows {
                 claimed.append((id, RoutingInput(unit: unit, sector: sector, severity: Severity(rawValue: severity) ?? .normal)))
                 revision = rev
             }
@@ -127,26 +110,10 @@ public struct RoutingStore: Sendable {
                     result.unroutable += 1
                 }
             }
-            try await connection.query("""
-                WITH d AS (
-                    SELECT * FROM unnest(\(issueIDs)::bigint[], \(outcomes)::text[], \(eventData)::text[]) AS d(id, outcome, data)
-                ), issues AS (
-                    UPDATE escalated.issues i
-                       SET state = d.outcome,
-                           routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
-                           route_revision = \(revision),
-                           version = i.version + 1,
-                           updated_at = clock_timestamp()
-                      FROM d WHERE i.id = d.id
-                ), assignments AS (
-                    INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
-                    SELECT i, k, c, r, nullif(u, '')
-                      FROM unnest(\(aIssue)::bigint[], \(aKind)::text[], \(aCode)::text[], \(aRole)::text[], \(aRule)::text[])
-                           AS a(i, k, c, r, u)
-                )
-                INSERT INTO escalated.events (issue_id, kind, actor, data)
-                SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d
-                """, logger: logger)
+            _ = try await connection.execute(RecordRouting(
+                revision: revision, issueIDs: issueIDs, outcomes: outcomes, eventData: eventData,
+                assignmentIssues: aIssue, assignmentKinds: aKind, assignmentCodes: aCode, assignmentRoles: aRole, assignmentRules: aRule
+            ), logger: logger)
             return result
         }
     }
@@ -186,4 +153,107 @@ public struct RoutingStore: Sendable {
         }
         return out + "\""
     }
+}
+
+// The routing statements are named prepared statements: parsed and planned once per connection,
+// which matters at steady load, where every batch holds one issue.
+
+/// The row shape both claims return: id, unit, sector, severity, directory revision.
+enum ClaimStatement {
+    typealias Row = (Int64, String, String, String, Int64)
+}
+
+/// New issues, oldest first, skipping those another router holds.
+struct ClaimReported: PostgresPreparedStatement {
+    static let name = "escalated_claim_reported_v1"
+    static let sql = """
+        WITH c AS (
+            SELECT id, unit_code, sector_code, severity FROM escalated.issues
+             WHERE state = 'reported' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+        )
+        SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
+        """
+    typealias Row = ClaimStatement.Row
+    var limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Parked issues last tried under an older directory revision.
+struct ClaimUnroutable: PostgresPreparedStatement {
+    static let name = "escalated_claim_unroutable_v1"
+    static let sql = """
+        WITH c AS (
+            SELECT id, unit_code, sector_code, severity FROM escalated.issues
+             WHERE state = 'unroutable' AND route_revision < (SELECT revision FROM escalated.directory_meta)
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+        )
+        SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
+        """
+    typealias Row = ClaimStatement.Row
+    var limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Writes a batch's outcome in one statement: new states, assignments and events.
+struct RecordRouting: PostgresPreparedStatement {
+    static let name = "escalated_record_routing_v1"
+    static let sql = """
+        WITH d AS (
+            SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS d(id, outcome, data)
+        ), issues AS (
+            UPDATE escalated.issues i
+               SET state = d.outcome,
+                   routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
+                   route_revision = $1,
+                   version = i.version + 1,
+                   updated_at = clock_timestamp()
+              FROM d WHERE i.id = d.id
+        ), assignments AS (
+            INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
+            SELECT i, k, c, r, nullif(u, '')
+              FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS a(i, k, c, r, u)
+        )
+        INSERT INTO escalated.events (issue_id, kind, actor, data)
+        SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d
+        """
+    typealias Row = Void
+    var revision: Int64
+    var issueIDs: [Int64]
+    var outcomes: [String]
+    var eventData: [String]
+    var assignmentIssues: [Int64]
+    var assignmentKinds: [String]
+    var assignmentCodes: [String]
+    var assignmentRoles: [String]
+    var assignmentRules: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(revision)
+        bindings.append(issueIDs)
+        bindings.append(outcomes)
+        bindings.append(eventData)
+        bindings.append(assignmentIssues)
+        bindings.append(assignmentKinds)
+        bindings.append(assignmentCodes)
+        bindings.append(assignmentRoles)
+        bindings.append(assignmentRules)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {}
 }

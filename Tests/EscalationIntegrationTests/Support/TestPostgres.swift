@@ -153,6 +153,11 @@ enum TestPostgres {
              )
             """)
         if broken != 0 { throw TestFailure("\(broken) issues are half-routed or routed twice") }
+        let orphans = try await scalar(settings, """
+            SELECT (SELECT count(*) FROM escalated.assignments a WHERE NOT EXISTS (SELECT 1 FROM escalated.issues i WHERE i.id = a.issue_id))
+                 + (SELECT count(*) FROM escalated.events e WHERE NOT EXISTS (SELECT 1 FROM escalated.issues i WHERE i.id = e.issue_id))
+            """)
+        if orphans != 0 { throw TestFailure("\(orphans) assignments or events belong to no issue") }
         return try await scalar(settings, routedCount)
     }
 }
