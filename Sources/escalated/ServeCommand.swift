@@ -44,23 +44,26 @@ struct DaemonOptions: ParsableArguments {
         } catch let error as SettingsError {
             throw CLIError(error.message)
         }
-        let batch = try batchSize ?? env["ESCALATED_BATCH_SIZE"].flatMap { $0.isEmpty ? nil : $0 }.map { text in
-            guard let value = Int(text) else { throw CLIError("ESCALATED_BATCH_SIZE must be a whole number (got '\(text)')") }
-            return value
-        }
-        if let batch {
-            guard (1...10_000).contains(batch) else { throw CLIError("the batch size must be from 1 to 10000 (got \(batch))") }
+        if let batch = try Self.wholeNumber(batchSize, variable: "ESCALATED_BATCH_SIZE", label: "the batch size", range: 1...10_000) {
             config.router.batchSize = batch
         }
-        let workers = try routerWorkers ?? env["ESCALATED_ROUTER_WORKERS"].flatMap { $0.isEmpty ? nil : $0 }.map { text in
-            guard let value = Int(text) else { throw CLIError("ESCALATED_ROUTER_WORKERS must be a whole number (got '\(text)')") }
-            return value
-        }
-        if let workers {
-            guard (1...16).contains(workers) else { throw CLIError("the router workers must be from 1 to 16 (got \(workers))") }
+        if let workers = try Self.wholeNumber(routerWorkers, variable: "ESCALATED_ROUTER_WORKERS", label: "the router workers", range: 1...16) {
             config.router.workers = workers
         }
         return config
+    }
+
+    /// A whole-number setting: the flag, else the environment variable (empty means unset), checked against `range`.
+    static func wholeNumber(_ flag: Int?, variable: String, label: String, range: ClosedRange<Int>) throws -> Int? {
+        var value = flag
+        if value == nil, let text = CLI.environment[variable], !text.isEmpty {
+            guard let parsed = Int(text) else { throw CLIError("\(variable) must be a whole number (got '\(text)')") }
+            value = parsed
+        }
+        if let value, !range.contains(value) {
+            throw CLIError("\(label) must be from \(range.lowerBound) to \(range.upperBound) (got \(value))")
+        }
+        return value
     }
 }
 
