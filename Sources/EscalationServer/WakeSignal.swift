@@ -14,9 +14,4 @@ public final class WakeSignal: Sendable {
     public func signal() {
         continuation.yield()
     }
-
-    /// Ends the stream; the consumer's loop finishes.
-    public func finish() {
-        continuation.finish()
-    }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Logging
 public import PostgresNIO
 
@@ -59,14 +59,6 @@ public struct Migrator: Sendable {
     public static func bundled() throws -> [Migration] {
         try parse(files: EmbeddedMigrations.files.map { file in
             (file.name, String(decoding: Data(base64Encoded: file.base64) ?? Data(), as: UTF8.self))
-        })
-    }
-
-    /// Reads `NNN_name.sql` files from a folder, ordered by number; numbers must be unique.
-    public static func load(folder: URL) throws -> [Migration] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }
-        return try parse(files: files.map { file in
-            (file, try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8))
         })
     }
 
