@@ -110,7 +110,8 @@ CREATE INDEX issues_reported   ON escalated.issues (id) WHERE state = 'reported'
 CREATE INDEX issues_unroutable ON escalated.issues (route_revision, id) WHERE state = 'unroutable';
 CREATE INDEX issues_unit       ON escalated.issues (unit_code, id);
 CREATE INDEX issues_sector     ON escalated.issues (sector_code, id);
-CREATE INDEX issues_state      ON escalated.issues (state, id);
+-- No index on state alone: every routing update would add an entry to it. Lists filtered by a
+-- common state walk the primary key backwards; `reported` and `unroutable` have partial indexes.
 
 -- Children of issues (assignments, events) carry no FOREIGN KEY: they are written only by
 -- escalated, in the transaction that holds the issue's row lock, and the per-row FK checks cost

@@ -69,7 +69,7 @@ public final class RouterService: Service {
     /// At steady load a wake-up finds one issue and costs one transaction: the other workers only
     /// join once a full batch shows there is a backlog.
     private func drain(_ source: RoutingStore.Source) async {
-        guard !Task.isShuttingDownGracefully, await routeOneBatch(source) else { return }
+        guard !Task.isShuttingDownGracefully, await routeOneBatch(source, optimistic: source == .reported) else { return }
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, configuration.workers) {
                 group.addTask {
@@ -80,13 +80,18 @@ public final class RouterService: Service {
     }
 
     /// Routes one batch; returns true when it was full (there may be more).
-    private func routeOneBatch(_ source: RoutingStore.Source) async -> Bool {
+    ///
+    /// `optimistic` takes the two-round-trip latency path (read, then a locking write); the
+    /// workers of a backlog use locking claims, so they never read the same issues.
+    private func routeOneBatch(_ source: RoutingStore.Source, optimistic: Bool = false) async -> Bool {
         let hold = configuration.holdAfterClaim.map { duration in
             { @Sendable in _ = try? await Task.sleep(for: duration) }
         }
         let started = ContinuousClock.now
         do {
-            let result = try await store.routeBatch(from: source, limit: configuration.batchSize, hold: hold, logger: logger)
+            let result = optimistic
+                ? try await store.routeOptimistically(limit: configuration.batchSize, logger: logger)
+                : try await store.routeBatch(from: source, limit: configuration.batchSize, hold: hold, logger: logger)
             if result.claimed > 0 {
                 batchTimer.recordInterval(since: started)
                 routed.increment(by: result.routed)

@@ -87,35 +87,72 @@ public struct RoutingStore: Sendable {
             if let hold { await hold() }
 
             let table = try await cache.table(revision: revision, connection: connection, logger: logger)
-            var issueIDs: [Int64] = [], outcomes: [String] = [], eventData: [String] = []
-            var aIssue: [Int64] = [], aKind: [String] = [], aCode: [String] = [], aRole: [String] = [], aRule: [String] = []
-            issueIDs.reserveCapacity(claimed.count)
-            for (id, input) in claimed {
-                issueIDs.append(id)
-                switch table.route(input) {
-                case .routed(let assignments):
-                    outcomes.append(IssueState.routed.rawValue)
-                    eventData.append(Self.routedEventJSON(assignments, revision: revision, router: instance))
-                    for a in assignments {
-                        aIssue.append(id)
-                        aKind.append(a.targetKind.rawValue)
-                        aCode.append(a.targetCode)
-                        aRole.append(a.role.rawValue)
-                        aRule.append(a.ruleID ?? "")
-                    }
-                    result.routed += 1
-                case .unroutable(let reason):
-                    outcomes.append(IssueState.unroutable.rawValue)
-                    eventData.append(Self.unroutableEventJSON(reason, revision: revision, router: instance))
-                    result.unroutable += 1
-                }
-            }
-            _ = try await connection.execute(RecordRouting(
-                revision: revision, issueIDs: issueIDs, outcomes: outcomes, eventData: eventData,
-                assignmentIssues: aIssue, assignmentKinds: aKind, assignmentCodes: aCode, assignmentRoles: aRole, assignmentRules: aRule
-            ), logger: logger)
+            let (record, decided) = Self.decide(claimed, table: table, revision: revision, router: instance)
+            result.routed = decided.routed
+            result.unroutable = decided.unroutable
+            _ = try await connection.execute(record, logger: logger)
             return result
         }
+    }
+
+    /// Routes up to `limit` new issues in two round trips and no explicit transaction: the latency path.
+    ///
+    /// It reads without locking, decides, then writes in one statement that locks the issues it
+    /// writes (`FOR UPDATE SKIP LOCKED`) and only those still `reported`; an issue another router
+    /// routed or holds meanwhile is left to it. `claimed` counts what was read (a full read means a
+    /// backlog), `routed` and `unroutable` what this call wrote.
+    public func routeOptimistically(limit: Int, logger: Logger) async throws -> BatchResult {
+        try await client.withConnection { connection in
+            var claimed: [(Int64, RoutingInput)] = []
+            var revision: Int64 = 0
+            for try await (id, unit, sector, severity, rev) in try await connection.execute(PeekReported(limit: limit), logger: logger) {
+                claimed.append((id, RoutingInput(unit: unit, sector: sector, severity: Severity(rawValue: severity) ?? .normal)))
+                revision = rev
+            }
+            var result = BatchResult(claimed: claimed.count)
+            guard !claimed.isEmpty else { return result }
+            result.revision = revision
+            let table = try await cache.table(revision: revision, connection: connection, logger: logger)
+            let (record, _) = Self.decide(claimed, table: table, revision: revision, router: instance)
+            for try await (routed, unroutable) in try await connection.execute(RecordRoutingIfReported(record), logger: logger) {
+                result.routed = routed
+                result.unroutable = unroutable
+            }
+            return result
+        }
+    }
+
+    /// The decisions for a claimed batch, as the bindings of the write statement.
+    static func decide(
+        _ claimed: [(Int64, RoutingInput)], table: RoutingTable, revision: Int64, router: String
+    ) -> (RecordRouting, (routed: Int, unroutable: Int)) {
+        var record = RecordRouting(
+            revision: revision, issueIDs: [], outcomes: [], eventData: [],
+            assignmentIssues: [], assignmentKinds: [], assignmentCodes: [], assignmentRoles: [], assignmentRules: []
+        )
+        record.issueIDs.reserveCapacity(claimed.count)
+        var counts = (routed: 0, unroutable: 0)
+        for (id, input) in claimed {
+            record.issueIDs.append(id)
+            switch table.route(input) {
+            case .routed(let assignments):
+                record.outcomes.append(IssueState.routed.rawValue)
+                record.eventData.append(routedEventJSON(assignments, revision: revision, router: router))
+                for a in assignments {
+                    record.assignmentIssues.append(id)
+                    record.assignmentKinds.append(a.targetKind.rawValue)
+                    record.assignmentCodes.append(a.targetCode)
+                    record.assignmentRoles.append(a.role.rawValue)
+                    record.assignmentRules.append(a.ruleID ?? "")
+                }
+                counts.routed += 1
+            case .unroutable(let reason):
+                record.outcomes.append(IssueState.unroutable.rawValue)
+                record.eventData.append(unroutableEventJSON(reason, revision: revision, router: router))
+                counts.unroutable += 1
+            }
+        }
+        return (record, counts)
     }
 
     static func routedEventJSON(_ assignments: [Assignment], revision: Int64, router: String) -> String {
@@ -256,4 +293,68 @@ struct RecordRouting: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {}
+}
+
+/// New issues, oldest first, read without locking (the latency path decides before it locks).
+struct PeekReported: PostgresPreparedStatement {
+    static let name = "escalated_peek_reported_v1"
+    static let sql = """
+        SELECT i.id, i.unit_code, i.sector_code, i.severity, m.revision
+          FROM escalated.issues i, escalated.directory_meta m
+         WHERE i.state = 'reported' ORDER BY i.id LIMIT $1
+        """
+    typealias Row = ClaimStatement.Row
+    var limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Writes decisions only for issues still `reported` and not held by another router, locking
+/// them first; one autocommit statement. Returns how many were routed and parked.
+struct RecordRoutingIfReported: PostgresPreparedStatement {
+    static let name = "escalated_record_routing_if_reported_v1"
+    static let sql = """
+        WITH d AS (
+            SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS d(id, outcome, data)
+        ), locked AS (
+            SELECT i.id FROM escalated.issues i JOIN d ON d.id = i.id
+             WHERE i.state = 'reported'
+             FOR UPDATE OF i SKIP LOCKED
+        ), issues AS (
+            UPDATE escalated.issues i
+               SET state = d.outcome,
+                   routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
+                   route_revision = $1,
+                   version = i.version + 1,
+                   updated_at = clock_timestamp()
+              FROM d JOIN locked l ON l.id = d.id
+             WHERE i.id = d.id
+            RETURNING d.outcome
+        ), assignments AS (
+            INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
+            SELECT a.i, a.k, a.c, a.r, nullif(a.u, '')
+              FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS a(i, k, c, r, u)
+              JOIN locked l ON l.id = a.i
+        ), events AS (
+            INSERT INTO escalated.events (issue_id, kind, actor, data)
+            SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d JOIN locked l ON l.id = d.id
+        )
+        SELECT count(*) FILTER (WHERE outcome = 'routed')::int8, count(*) FILTER (WHERE outcome = 'unroutable')::int8 FROM issues
+        """
+    typealias Row = (Int, Int)
+    var record: RecordRouting
+
+    init(_ record: RecordRouting) {
+        self.record = record
+    }
+
+    func makeBindings() throws -> PostgresBindings { try record.makeBindings() }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

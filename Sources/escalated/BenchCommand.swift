@@ -149,22 +149,28 @@ struct Bench {
         throw CLIError("the backlog was not routed within \(timeout)")
     }
 
-    /// Latency percentiles (ms) of commit(routed) − commit(reported) for issues with id > `after`.
-    func latencies(after: Int64) async throws -> (p50: Double, p99: Double, max: Double, count: Int) {
+    /// Latency percentiles (ms) of commit(routed) − commit(reported) for issues with id > `after`,
+    /// and the medians of its two parts: report commit → routing write statement (NOTIFY, wake-up,
+    /// BEGIN, claim) and routing write statement → routing commit (`routed_at` is stamped by the write).
+    func latencies(after: Int64) async throws -> (p50: Double, p99: Double, max: Double, count: Int, toWrite: Double, toCommit: Double) {
         let sql = """
             WITH l AS (
-                SELECT (extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - pg_xact_commit_timestamp(p.xmin)) * 1000)::float8 AS ms
+                SELECT (extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - pg_xact_commit_timestamp(p.xmin)) * 1000)::float8 AS ms,
+                       (extract(epoch FROM i.routed_at - pg_xact_commit_timestamp(p.xmin)) * 1000)::float8 AS to_write,
+                       (extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - i.routed_at) * 1000)::float8 AS to_commit
                   FROM escalated.events p JOIN escalated.events r ON r.issue_id = p.issue_id AND r.kind = 'routed'
+                  JOIN escalated.issues i ON i.id = p.issue_id
                  WHERE p.kind = 'reported' AND p.issue_id > \(after)
             )
             SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms),
-                   max(ms), count(*)::float8 FROM l
+                   max(ms), count(*)::float8,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY to_write), percentile_cont(0.5) WITHIN GROUP (ORDER BY to_commit) FROM l
             """
         return try await Daemon.withClient(settings, applicationName: "escalated-bench", logger: logger) { client in
-            var result = (0.0, 0.0, 0.0, 0)
-            for try await (p50, p99, max, count) in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-                .decode((Double?, Double?, Double?, Double).self) {
-                result = (p50 ?? 0, p99 ?? 0, max ?? 0, Int(count))
+            var result = (0.0, 0.0, 0.0, 0, 0.0, 0.0)
+            for try await (p50, p99, max, count, toWrite, toCommit) in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+                .decode((Double?, Double?, Double?, Double, Double?, Double?).self) {
+                result = (p50 ?? 0, p99 ?? 0, max ?? 0, Int(count), toWrite ?? 0, toCommit ?? 0)
             }
             return result
         }
@@ -246,6 +252,7 @@ struct Bench {
         report.add("\(label): commit-to-routed p50", String(format: "%.2f ms", l.p50), "<= 3 ms")
         report.add("\(label): commit-to-routed p99", String(format: "%.2f ms", l.p99), "<= 10 ms")
         report.add("\(label): commit-to-routed max", String(format: "%.2f ms", l.max))
+        report.add("\(label): median split", String(format: "%.2f ms to the routing write, %.2f ms from it to commit", l.toWrite, l.toCommit))
     }
 
     // MARK: Ceiling

@@ -52,19 +52,24 @@ extension IntegrationTests {
              WHERE datname = current_database() AND application_name = 'escalated' AND state = 'idle in transaction'
             """
 
+        /// One worker, batches of 100; each held batch sits in its transaction (test hook).
+        static let holding = ["ESCALATED_BATCH_SIZE": "100", "ESCALATED_ROUTER_WORKERS": "1"]
+
         @Test("a daemon killed with SIGKILL while holding a claimed batch loses nothing; a restart routes everything once")
         func killedMidBatch() async throws {
             let settings = try await TestPostgres.freshDatabase()
             try await TestPostgres.insertIssues(settings, count: 250)
-            let doomed = try DaemonProcess.serve(settings, environment: ["ESCALATED_TEST_HOLD_AFTER_CLAIM": "60s", "ESCALATED_BATCH_SIZE": "100"])
-            // The router has claimed 100 issues and sits inside its transaction.
+            let doomed = try DaemonProcess.serve(settings, environment: Self.holding.merging(["ESCALATED_TEST_HOLD_AFTER_CLAIM": "60s"]) { $1 })
+            // The first 100 take the latency path (no transaction to hold); the router then claims the
+            // next 100 and sits inside that transaction.
             try await TestPostgres.waitUntil(settings, Self.openBatch, equals: 1, timeout: .seconds(20))
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'issues' AND l.mode = 'RowShareLock'") >= 1)
             doomed.signal(SIGKILL)
             _ = try await doomed.waitForExit()
             #expect(doomed.process.terminationReason == .uncaughtSignal)
             try await TestPostgres.waitUntil(settings, Self.openBatch, equals: 0, timeout: .seconds(10))
-            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 0)
+            // Only the batch committed before the claim is routed; the held one rolled back whole.
+            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 100)
 
             let successor = try DaemonProcess.serve(settings)
             try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 250, timeout: .seconds(20))
@@ -76,14 +81,15 @@ extension IntegrationTests {
         @Test("SIGTERM mid-batch: the batch in hand commits, no new one starts, nothing is half-routed, exit 0")
         func gracefulShutdownMidBatch() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await TestPostgres.insertIssues(settings, count: 250)
-            let daemon = try DaemonProcess.serve(settings, environment: ["ESCALATED_TEST_HOLD_AFTER_CLAIM": "2s", "ESCALATED_BATCH_SIZE": "100"])
+            try await TestPostgres.insertIssues(settings, count: 350)
+            let daemon = try DaemonProcess.serve(settings, environment: Self.holding.merging(["ESCALATED_TEST_HOLD_AFTER_CLAIM": "2s"]) { $1 })
             try await TestPostgres.waitUntil(settings, Self.openBatch, equals: 1, timeout: .seconds(20))
             daemon.signal(SIGTERM)
             let started = ContinuousClock.now
             #expect(try await daemon.waitForExit(timeout: .seconds(20)) == 0, "\(daemon.log)")
             #expect(ContinuousClock.now - started < .seconds(10))
-            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 100)
+            // The first 100 before the held batch, then the held batch itself; the last 150 wait.
+            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 200)
             #expect(daemon.log.contains("router stopped"))
         }
 

@@ -70,7 +70,7 @@ extension IntegrationTests {
                 """) == ["land-dept,m-north", "health-dept@north-land-to-health,m-north,office@north-land-to-health"])
         }
 
-        @Test("two routers racing over 2,000 issues route each exactly once, and both take part")
+        @Test("two routers racing over 2,000 issues in bursts and 400 single-row reports route each exactly once, and both take part")
         func twoRoutersRace() async throws {
             let settings = try await TestPostgres.freshDatabase()
             try await InProcessDaemon.with(settings, configure: { $0.router.batchSize = 25; $0.router.instanceName = "router-a" }) { _ in
@@ -80,9 +80,19 @@ extension IntegrationTests {
                         try await TestPostgres.insertIssues(settings, count: 100)
                     }
                     try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 2000, timeout: .seconds(60))
+                    // Single rows from 8 clients: every wake-up takes both routers' latency path at once.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for _ in 0..<8 {
+                            group.addTask {
+                                for _ in 0..<50 { try await TestPostgres.insertIssues(settings, count: 1, unit: "S1", sector: "health") }
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                    try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 2400, timeout: .seconds(60))
                 }
             }
-            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 2000)
+            #expect(try await TestPostgres.checkNothingHalfRouted(settings) == 2400)
             let byRouter = try await TestPostgres.strings(settings, """
                 SELECT data->>'router' FROM escalated.events WHERE kind = 'routed' GROUP BY 1 ORDER BY 1
                 """)
