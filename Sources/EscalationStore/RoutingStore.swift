@@ -245,27 +245,32 @@ struct ClaimUnroutable: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
+/// The parts both routing writes share: decisions from arrays, the issue update, the inserts.
+enum RoutingSQL {
+    static let decisions = "SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS d(id, outcome, data)"
+    static let setOutcome = """
+        SET state = d.outcome,
+            routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
+            route_revision = $1,
+            version = i.version + 1,
+            updated_at = clock_timestamp()
+        """
+    static let assignments = """
+        INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
+        SELECT a.i, a.k, a.c, a.r, nullif(a.u, '')
+          FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS a(i, k, c, r, u)
+        """
+    static let events = "INSERT INTO escalated.events (issue_id, kind, actor, data) SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d"
+}
+
 /// Writes a batch's outcome in one statement: new states, assignments and events.
 struct RecordRouting: PostgresPreparedStatement {
     static let name = "escalated_record_routing_v1"
     static let sql = """
-        WITH d AS (
-            SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS d(id, outcome, data)
-        ), issues AS (
-            UPDATE escalated.issues i
-               SET state = d.outcome,
-                   routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
-                   route_revision = $1,
-                   version = i.version + 1,
-                   updated_at = clock_timestamp()
-              FROM d WHERE i.id = d.id
-        ), assignments AS (
-            INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
-            SELECT i, k, c, r, nullif(u, '')
-              FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS a(i, k, c, r, u)
-        )
-        INSERT INTO escalated.events (issue_id, kind, actor, data)
-        SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d
+        WITH d AS (\(RoutingSQL.decisions)),
+        issues AS (UPDATE escalated.issues i \(RoutingSQL.setOutcome) FROM d WHERE i.id = d.id),
+        assignments AS (\(RoutingSQL.assignments))
+        \(RoutingSQL.events)
         """
     typealias Row = Void
     var revision: Int64
@@ -320,31 +325,20 @@ struct PeekReported: PostgresPreparedStatement {
 struct RecordRoutingIfReported: PostgresPreparedStatement {
     static let name = "escalated_record_routing_if_reported_v1"
     static let sql = """
-        WITH d AS (
-            SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS d(id, outcome, data)
-        ), locked AS (
+        WITH d AS (\(RoutingSQL.decisions)),
+        locked AS (
             SELECT i.id FROM escalated.issues i JOIN d ON d.id = i.id
              WHERE i.state = 'reported'
              FOR UPDATE OF i SKIP LOCKED
-        ), issues AS (
-            UPDATE escalated.issues i
-               SET state = d.outcome,
-                   routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
-                   route_revision = $1,
-                   version = i.version + 1,
-                   updated_at = clock_timestamp()
+        ),
+        issues AS (
+            UPDATE escalated.issues i \(RoutingSQL.setOutcome)
               FROM d JOIN locked l ON l.id = d.id
              WHERE i.id = d.id
             RETURNING d.outcome
-        ), assignments AS (
-            INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
-            SELECT a.i, a.k, a.c, a.r, nullif(a.u, '')
-              FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS a(i, k, c, r, u)
-              JOIN locked l ON l.id = a.i
-        ), events AS (
-            INSERT INTO escalated.events (issue_id, kind, actor, data)
-            SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d JOIN locked l ON l.id = d.id
-        )
+        ),
+        assignments AS (\(RoutingSQL.assignments) JOIN locked l ON l.id = a.i),
+        events AS (\(RoutingSQL.events) JOIN locked l ON l.id = d.id)
         SELECT count(*) FILTER (WHERE outcome = 'routed')::int8, count(*) FILTER (WHERE outcome = 'unroutable')::int8 FROM issues
         """
     typealias Row = (Int, Int)
