@@ -52,7 +52,7 @@ public struct Configuration: Sendable {
 /// How the router claims and how often it looks without being told.
 public struct RouterConfiguration: Sendable {
     /// Issues claimed per transaction.
-    public var batchSize: Int = 500
+    public var batchSize: Int = 1000
     /// Batches routed at once by one daemon while a backlog drains (claims never overlap).
     public var workers: Int = 2
     /// How often the router looks for work without a notification (the poll fallback).

@@ -26,7 +26,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of the steady and ceiling scenarios.") var seconds: Int = 30
     @Option(help: "Reports per second in the steady scenario.") var rate: Int = 200
     @Option(help: "Concurrent single-row inserters in the ceiling scenario.") var inserters: Int = 8
-    @Option(help: "Router batch size given to the daemon.") var batchSize: Int = 500
+    @Option(help: "Router batch size given to the daemon (the daemon's default).") var batchSize: Int = 1000
     @Option(help: "Scenarios to run: all, or a comma-separated list of backlog, steady, ceiling.") var scenario: String = "all"
     @Flag(help: "Also run the steady load on the backlog's database, right after it (dead index entries not yet vacuumed).") var afterBacklog = false
 

@@ -20,7 +20,7 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "How often the router looks for work without a notification (env ESCALATED_POLL_INTERVAL; default 2s).")
     var pollInterval: String?
 
-    @Option(help: "Issues the router claims per transaction (env ESCALATED_BATCH_SIZE; default 500).")
+    @Option(help: "Issues the router claims per transaction (env ESCALATED_BATCH_SIZE; default 1000).")
     var batchSize: Int?
 
     @Option(help: "Batches one daemon routes at once while a backlog drains (env ESCALATED_ROUTER_WORKERS; default 2).")
