@@ -195,13 +195,28 @@ public struct RoutingStore: Sendable {
 // The routing statements are named prepared statements: parsed and planned once per connection,
 // which matters at steady load, where every batch holds one issue.
 
-/// The row shape both claims return: id, unit, sector, severity, directory revision.
+/// The row shape every claim returns: id, unit, sector, severity, directory revision.
 enum ClaimStatement {
     typealias Row = (Int64, String, String, String, Int64)
 }
 
+/// A claim or read of up to `limit` issues; they differ only in their SQL.
+protocol ClaimQuery: PostgresPreparedStatement where Row == ClaimStatement.Row {
+    var limit: Int { get }
+}
+
+extension ClaimQuery {
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> ClaimStatement.Row { try row.decode(ClaimStatement.Row.self) }
+}
+
 /// New issues, oldest first, skipping those another router holds.
-struct ClaimReported: PostgresPreparedStatement {
+struct ClaimReported: ClaimQuery {
     static let name = "escalated_claim_reported_v1"
     static let sql = """
         WITH c AS (
@@ -210,20 +225,11 @@ struct ClaimReported: PostgresPreparedStatement {
         )
         SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
         """
-    typealias Row = ClaimStatement.Row
     var limit: Int
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(Int64(limit))
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 /// Parked issues last tried under an older directory revision.
-struct ClaimUnroutable: PostgresPreparedStatement {
+struct ClaimUnroutable: ClaimQuery {
     static let name = "escalated_claim_unroutable_v1"
     static let sql = """
         WITH c AS (
@@ -233,16 +239,7 @@ struct ClaimUnroutable: PostgresPreparedStatement {
         )
         SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
         """
-    typealias Row = ClaimStatement.Row
     var limit: Int
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(Int64(limit))
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 /// The parts both routing writes share: decisions from arrays, the issue update, the inserts.
@@ -301,23 +298,14 @@ struct RecordRouting: PostgresPreparedStatement {
 }
 
 /// New issues, oldest first, read without locking (the latency path decides before it locks).
-struct PeekReported: PostgresPreparedStatement {
+struct PeekReported: ClaimQuery {
     static let name = "escalated_peek_reported_v1"
     static let sql = """
         SELECT i.id, i.unit_code, i.sector_code, i.severity, m.revision
           FROM escalated.issues i, escalated.directory_meta m
          WHERE i.state = 'reported' ORDER BY i.id LIMIT $1
         """
-    typealias Row = ClaimStatement.Row
     var limit: Int
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(Int64(limit))
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 /// Writes decisions only for issues still `reported` and not held by another router, locking
