@@ -127,6 +127,7 @@ extension Directory {
         }
 
         let sectorCodes = checkCodes("sectors", sectors.map(\.code))
+        // A sector's calendar and chain are checked below, once those codes are known.
         for (i, sector) in sectors.enumerated() {
             let e = entry("sectors", i, sector.code)
             checkName(e, "name.vi", sector.nameVi)
@@ -136,13 +137,13 @@ extension Directory {
             }
             for (severity, deadlines) in [("normal", sector.normal), ("urgent", sector.urgent)] {
                 guard let deadlines else { continue }
-                if deadlines.acknowledgeMinutes <= 0 {
+                if deadlines.acknowledgeSeconds <= 0 {
                     report(e, "deadlines.\(severity).acknowledge", "must be longer than zero")
                 }
-                if deadlines.resolveMinutes <= 0 {
+                if deadlines.resolveSeconds <= 0 {
                     report(e, "deadlines.\(severity).resolve", "must be longer than zero")
                 }
-                if deadlines.acknowledgeMinutes > deadlines.resolveMinutes {
+                if deadlines.acknowledgeSeconds > deadlines.resolveSeconds {
                     report(e, "deadlines.\(severity)", "acknowledge must not be later than resolve")
                 }
             }
@@ -176,6 +177,96 @@ extension Directory {
             }
             if rule.agency == nil && rule.member == nil && rule.notify.isEmpty {
                 report(e, "agency", "a rule must name an agency, a member or people to notify")
+            }
+        }
+
+        let calendarCodes = checkCodes("calendars", calendars.map(\.code))
+        for (i, definition) in calendars.enumerated() {
+            let e = entry("calendars", i, definition.code)
+            do {
+                _ = try definition.compile()
+            } catch {
+                switch error {
+                case .unknownTimeZone: report(e, "time_zone", error.description)
+                case .overlappingHours(let weekday):
+                    report(e, weekday == 0 ? "extra_days" : "hours.\(WorkingCalendar.weekdayNames[weekday - 1])", "hours overlap or are out of order")
+                case .noWorkingTime: report(e, "hours", error.description)
+                }
+            }
+            if Set(definition.holidays).count != definition.holidays.count {
+                report(e, "holidays", "lists a date twice")
+            }
+            for date in definition.extraDays.keys.sorted() where definition.holidays.contains(date) {
+                report(e, "extra_days", "\(date) is also a holiday")
+            }
+        }
+
+        let groupCodes = checkCodes("groups", groups.map(\.code))
+        for (i, group) in groups.enumerated() {
+            let e = entry("groups", i, group.code)
+            checkName(e, "name", group.name)
+            for person in group.members where !personCodes.contains(person) {
+                report(e, "members", "unknown person '\(person)'")
+            }
+            for inner in group.includes where !groupCodes.contains(inner) {
+                report(e, "includes", "unknown group '\(inner)'")
+            }
+            if group.members.isEmpty && group.includes.isEmpty {
+                report(e, "members", "a group needs at least one member")
+            }
+        }
+        // A group that includes itself, directly or through others, is a cycle.
+        let includes = Dictionary(groups.map { ($0.code, $0.includes) }, uniquingKeysWith: { a, _ in a })
+        for (i, group) in groups.enumerated() {
+            var stack = group.includes, visited = Set<String>()
+            while let next = stack.popLast() {
+                if next == group.code {
+                    report(entry("groups", i, group.code), "includes", "includes itself through a cycle of groups")
+                    break
+                }
+                if visited.insert(next).inserted { stack.append(contentsOf: includes[next] ?? []) }
+            }
+        }
+
+        let chainCodes = checkCodes("chains", chains.map(\.code))
+        for (i, chain) in chains.enumerated() {
+            let e = entry("chains", i, chain.code)
+            checkName(e, "name", chain.name)
+            if chain.levels.isEmpty { report(e, "levels", "a chain needs at least one level") }
+            for (l, level) in chain.levels.enumerated() {
+                let field = "levels[\(l)]"
+                if level.notify.isEmpty { report(e, "\(field).notify", "a level must notify someone") }
+                if level.afterSeconds < 0 { report(e, "\(field).after", "must not be negative") }
+                if l > 0 && level.afterSeconds == 0 { report(e, "\(field).after", "must be longer than zero after the first level") }
+                if Set(level.notify).count != level.notify.count { report(e, "\(field).notify", "names a recipient twice") }
+                for recipient in level.notify {
+                    switch recipient {
+                    case .group(let g) where !groupCodes.contains(g): report(e, "\(field).notify", "unknown group '\(g)'")
+                    case .person(let p) where !personCodes.contains(p): report(e, "\(field).notify", "unknown person '\(p)'")
+                    default: break
+                    }
+                }
+                if level.repeatTimes < 0 || level.repeatTimes > 100 {
+                    report(e, "\(field).repeat.times", "must be between 0 and 100")
+                }
+                if level.repeatTimes > 0 && (level.repeatEverySeconds ?? 0) <= 0 {
+                    report(e, "\(field).repeat.every", "reminders need a duration between them")
+                }
+            }
+        }
+
+        if let code = defaults.calendar, !calendarCodes.contains(code) {
+            report("defaults", "calendar", "unknown calendar '\(code)'")
+        }
+        if let code = defaults.chain, !chainCodes.contains(code) {
+            report("defaults", "chain", "unknown chain '\(code)'")
+        }
+        for (i, sector) in sectors.enumerated() {
+            let e = entry("sectors", i, sector.code)
+            if let code = sector.calendar, !calendarCodes.contains(code) { report(e, "calendar", "unknown calendar '\(code)'") }
+            if let code = sector.chain, !chainCodes.contains(code) { report(e, "chain", "unknown chain '\(code)'") }
+            if sector.normal != nil && sector.calendar == nil && defaults.calendar == nil {
+                report(e, "calendar", "normal deadlines count working time: name a calendar here or in defaults.calendar")
             }
         }
         return problems

@@ -9,6 +9,14 @@ public struct Directory: Sendable, Equatable {
     public var agencies: [Agency]
     public var sectors: [Sector]
     public var rules: [RoutingRule]
+    /// Working-hours calendars that deadlines of normal issues count on.
+    public var calendars: [CalendarDefinition]
+    /// Named groups of supervisors that escalation levels notify.
+    public var groups: [SupervisorGroup]
+    /// Escalation chains: who hears of an overdue issue, level by level.
+    public var chains: [EscalationChain]
+    /// The calendar and chain of sectors that name none.
+    public var defaults: EscalationDefaults
 
     public init(
         people: [Person] = [],
@@ -16,7 +24,11 @@ public struct Directory: Sendable, Equatable {
         units: [Unit] = [],
         agencies: [Agency] = [],
         sectors: [Sector] = [],
-        rules: [RoutingRule] = []
+        rules: [RoutingRule] = [],
+        calendars: [CalendarDefinition] = [],
+        groups: [SupervisorGroup] = [],
+        chains: [EscalationChain] = [],
+        defaults: EscalationDefaults = EscalationDefaults()
     ) {
         self.people = people
         self.areas = areas
@@ -24,11 +36,16 @@ public struct Directory: Sendable, Equatable {
         self.agencies = agencies
         self.sectors = sectors
         self.rules = rules
+        self.calendars = calendars
+        self.groups = groups
+        self.chains = chains
+        self.defaults = defaults
     }
 
     /// True when the directory holds nothing at all (a database that was never imported into).
     public var isEmpty: Bool {
         people.isEmpty && areas.isEmpty && units.isEmpty && agencies.isEmpty && sectors.isEmpty && rules.isEmpty
+            && calendars.isEmpty && groups.isEmpty && chains.isEmpty
     }
 }
 
@@ -93,14 +110,15 @@ public struct Agency: Sendable, Equatable {
     }
 }
 
-/// Time allowed to acknowledge and to resolve an issue, in minutes.
+/// Time allowed to acknowledge and to resolve an issue, in seconds of counted time (working
+/// time for normal issues, every second for urgent ones), both from the report.
 public struct Deadlines: Sendable, Equatable {
-    public var acknowledgeMinutes: Int
-    public var resolveMinutes: Int
+    public var acknowledgeSeconds: Int
+    public var resolveSeconds: Int
 
-    public init(acknowledgeMinutes: Int, resolveMinutes: Int) {
-        self.acknowledgeMinutes = acknowledgeMinutes
-        self.resolveMinutes = resolveMinutes
+    public init(acknowledgeSeconds: Int, resolveSeconds: Int) {
+        self.acknowledgeSeconds = acknowledgeSeconds
+        self.resolveSeconds = resolveSeconds
     }
 }
 
@@ -112,6 +130,10 @@ public struct Sector: Sendable, Equatable {
     public var agency: String
     public var normal: Deadlines?
     public var urgent: Deadlines?
+    /// The calendar its normal issues count on; nil for the directory's default.
+    public var calendar: String?
+    /// The escalation chain of its overdue issues; nil for the directory's default.
+    public var chain: String?
 
     public init(
         code: String,
@@ -119,7 +141,9 @@ public struct Sector: Sendable, Equatable {
         nameEn: String,
         agency: String,
         normal: Deadlines? = nil,
-        urgent: Deadlines? = nil
+        urgent: Deadlines? = nil,
+        calendar: String? = nil,
+        chain: String? = nil
     ) {
         self.code = code
         self.nameVi = nameVi
@@ -127,6 +151,8 @@ public struct Sector: Sendable, Equatable {
         self.agency = agency
         self.normal = normal
         self.urgent = urgent
+        self.calendar = calendar
+        self.chain = chain
     }
 }
 

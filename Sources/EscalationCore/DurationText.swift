@@ -1,10 +1,13 @@
-/// Reads and writes durations such as `4h`, `90m`, `1h30m` or `2d` (a day is 24 hours).
+/// Reads and writes durations such as `4h`, `90m`, `1h30m`, `2d` or `45s` (a day is 24 hours).
+///
+/// Durations on a working calendar count working time: `8h` on a 7h30 working day ends the
+/// next morning.
 public enum DurationText {
-    /// The longest duration accepted: one year, in minutes.
-    public static let maximumMinutes = 366 * 24 * 60
+    /// The longest duration accepted: one year, in seconds.
+    public static let maximumSeconds = 366 * 24 * 3600
 
-    /// Parses a duration into whole minutes, or returns nil when the text is not a duration.
-    public static func minutes(_ text: String) -> Int? {
+    /// Parses a duration into whole seconds, or returns nil when the text is not a duration.
+    public static func seconds(_ text: String) -> Int? {
         var total = 0
         var number: Int?
         var sawUnit = false
@@ -12,22 +15,23 @@ public enum DurationText {
         for character in text {
             if let digit = character.wholeNumberValue, character.isASCII {
                 let value = (number ?? 0) * 10 + digit
-                guard value <= maximumMinutes * 60 else { return nil }
+                guard value <= maximumSeconds else { return nil }
                 number = value
                 continue
             }
             let rank: Int
             let factor: Int
             switch character {
-            case "d": (rank, factor) = (3, 24 * 60)
-            case "h": (rank, factor) = (2, 60)
-            case "m": (rank, factor) = (1, 1)
+            case "d": (rank, factor) = (4, 24 * 3600)
+            case "h": (rank, factor) = (3, 3600)
+            case "m": (rank, factor) = (2, 60)
+            case "s": (rank, factor) = (1, 1)
             default: return nil
             }
             // Units must be given once each, largest first: "1h30m", not "30m1h".
             guard let n = number, rank < lastUnitRank else { return nil }
             total += n * factor
-            guard total <= maximumMinutes else { return nil }
+            guard total <= maximumSeconds else { return nil }
             number = nil
             sawUnit = true
             lastUnitRank = rank
@@ -36,16 +40,18 @@ public enum DurationText {
         return total
     }
 
-    /// Formats whole minutes the way ``minutes(_:)`` reads them, largest unit first.
-    public static func format(minutes: Int) -> String {
-        guard minutes > 0 else { return "0m" }
+    /// Formats whole seconds the way ``seconds(_:)`` reads them, largest unit first.
+    public static func format(seconds: Int) -> String {
+        guard seconds > 0 else { return "0s" }
         var parts: [String] = []
-        let days = minutes / (24 * 60)
-        let hours = (minutes % (24 * 60)) / 60
-        let rest = minutes % 60
+        let days = seconds / 86400
+        let hours = (seconds % 86400) / 3600
+        let minutes = (seconds % 3600) / 60
+        let rest = seconds % 60
         if days > 0 { parts.append("\(days)d") }
         if hours > 0 { parts.append("\(hours)h") }
-        if rest > 0 { parts.append("\(rest)m") }
+        if minutes > 0 { parts.append("\(minutes)m") }
+        if rest > 0 { parts.append("\(rest)s") }
         return parts.joined()
     }
 }

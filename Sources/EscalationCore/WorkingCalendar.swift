@@ -34,7 +34,7 @@ public struct LocalDate: Sendable, Hashable, Comparable, CustomStringConvertible
 }
 
 /// Working time between two minutes of a day, `start` included, `end` excluded (07:30-11:30 is 450..<690).
-public struct WorkingHours: Sendable, Hashable {
+public struct WorkingHours: Sendable, Hashable, CustomStringConvertible {
     public var startMinute: Int
     public var endMinute: Int
 
@@ -57,6 +57,12 @@ public struct WorkingHours: Sendable, Hashable {
     }
 
     public var minutes: Int { endMinute - startMinute }
+
+    /// `HH:MM-HH:MM`, as ``init(_:)`` reads it.
+    public var description: String {
+        func hm(_ m: Int) -> String { String(format: "%02d:%02d", m / 60, m % 60) }
+        return "\(hm(startMinute))-\(hm(endMinute))"
+    }
 }
 
 /// When work happens: a time zone, hours per weekday, holidays, and extra working days.
@@ -78,6 +84,9 @@ public struct WorkingCalendar: Sendable {
             }
         }
     }
+
+    /// Weekday names as the directory file writes them, Sunday first (Foundation's 1...7).
+    public static let weekdayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
     public let timeZone: TimeZone
     /// Hours per weekday, 1 = Sunday ... 7 = Saturday (Foundation's numbering).

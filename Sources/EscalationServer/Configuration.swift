@@ -11,6 +11,7 @@ public struct Configuration: Sendable {
     /// Apply pending migrations at start instead of refusing to start.
     public var migrate: Bool = false
     public var router = RouterConfiguration()
+    public var escalator = EscalatorConfiguration()
     public var listener = ListenerConfiguration()
     public var logLevel: Logger.Level = .info
 
@@ -67,6 +68,21 @@ public struct RouterConfiguration: Sendable {
     public static func defaultInstanceName() -> String {
         "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
+}
+
+/// How the escalator claims due steps and how long it sleeps at most.
+public struct EscalatorConfiguration: Sendable {
+    /// Steps fired per transaction.
+    public var batchSize: Int = 1000
+    /// Batches fired at once by one daemon while a burst drains.
+    public var workers: Int = 2
+    /// The longest the escalator sleeps without looking (at most a minute: writers wake
+    /// escalators only for steps due within a minute). Shares ESCALATED_POLL_INTERVAL.
+    public var pollInterval: Duration = .seconds(2)
+    /// Test hook: keep each batch's transaction open this long after claiming. Never set in production.
+    public var holdAfterClaim: Duration?
+
+    public init() {}
 }
 
 /// How the LISTEN connection checks itself and reconnects.

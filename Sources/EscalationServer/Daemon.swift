@@ -23,7 +23,7 @@ public enum Daemon {
 
     /// The application: run it with `runService()` (signals) or inside a test's service group.
     ///
-    /// Services start in dependency order (pool, listener, router, then HTTP) and stop in reverse.
+    /// Services start in dependency order (pool, listener, router, escalator, then HTTP) and stop in reverse.
     /// `onServerRunning` receives the bound port (useful when the configured port is 0).
     public static func buildApplication(
         _ configuration: Configuration,
@@ -35,10 +35,16 @@ public enum Daemon {
             configuration: configuration.database.clientConfiguration(applicationName: "escalated"),
             backgroundLogger: logger
         )
+        let cache = RoutingTableCache()
         let routerService = RouterService(
-            store: RoutingStore(client: client, instance: configuration.router.instanceName),
+            store: RoutingStore(client: client, cache: cache, instance: configuration.router.instanceName),
             configuration: configuration.router,
             logger: logger.with("service", "router")
+        )
+        let escalator = EscalatorService(
+            store: EscalatorStore(client: client, cache: cache, instance: configuration.router.instanceName),
+            configuration: configuration.escalator,
+            logger: logger.with("service", "escalator")
         )
         let listener = NotificationListener(
             settings: configuration.database,
@@ -47,16 +53,22 @@ public enum Daemon {
             logger: logger.with("service", "listener"),
             onNotification: { topic in
                 switch topic {
-                case "directory": routerService.requestSweep()
+                case "directory":
+                    routerService.requestSweep()
+                    escalator.wakeUp()
+                case "deadlines": escalator.wakeUp()
                 default: routerService.wakeUp()
                 }
             },
-            onConnected: { routerService.requestSweep() }
+            onConnected: {
+                routerService.requestSweep()
+                escalator.wakeUp()
+            }
         )
 
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(MetricsMiddleware())
-        IssuesController(issues: IssueStore(client: client)).addRoutes(to: router)
+        IssuesController(issues: IssueStore(client: client), lifecycle: LifecycleStore(client: client, cache: cache)).addRoutes(to: router)
         HealthController(
             client: client,
             migrator: Migrator(migrations: try Migrator.bundled()),
@@ -70,7 +82,7 @@ public enum Daemon {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger.with("service", "http")
         )
-        app.addServices(client, listener, routerService)
+        app.addServices(client, listener, routerService, escalator)
         return app
     }
 

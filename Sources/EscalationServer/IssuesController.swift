@@ -10,6 +10,7 @@ import PostgresNIO
 /// `/v1/issues`: intake and reading.
 struct IssuesController: Sendable {
     let issues: IssueStore
+    let lifecycle: LifecycleStore
 
     /// The largest request body accepted, in bytes.
     static let maximumBodySize = 64 * 1024
@@ -20,6 +21,94 @@ struct IssuesController: Sendable {
         router.post("/v1/issues") { request, context in try await self.create(request, context: context) }
         router.get("/v1/issues") { request, context in try await self.list(request, context: context) }
         router.get("/v1/issues/:id") { request, context in try await self.show(request, context: context) }
+        for action in ["acknowledge", "resolve", "reopen", "extend", "close"] {
+            router.post("/v1/issues/:id/\(action)") { request, context in try await self.act(action, request, context: context) }
+        }
+    }
+
+    // MARK: POST /v1/issues/{id}/{action}
+
+    /// The longest resolution, reason or actor accepted, in characters.
+    static let maximumReasonLength = 5000
+    static let maximumActorLength = 200
+
+    func act(_ name: String, _ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try Self.issueID(context)
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Content-Type: send application/json", field: "Content-Type")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Self.maximumBodySize)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(Self.maximumBodySize) bytes", field: "body")
+        }
+        let object = body.readableBytes == 0 ? [:] : try Self.jsonObject(body)
+        let allowed: Set<String> = switch name {
+        case "resolve": ["actor", "resolution"]
+        case "reopen": ["actor", "reason"]
+        case "extend": ["actor", "deadline", "by", "reason"]
+        default: ["actor"]
+        }
+        for key in object.keys.sorted() where !allowed.contains(key) {
+            throw APIError.badRequest(key, "unknown field (expected \(allowed.sorted().joined(separator: ", ")))")
+        }
+        func text(_ field: String, limit: Int) throws -> String {
+            let value = try Self.string(object, field, required: true)?.precomposedStringWithCanonicalMapping
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            guard !value.isEmpty else { throw APIError.invalid(field, "must not be empty") }
+            guard value.count <= limit else { throw APIError.invalid(field, "is longer than \(limit) characters") }
+            return value
+        }
+        var actor = "api"
+        if object["actor"] != nil {
+            actor = try text("actor", limit: Self.maximumActorLength)
+            guard !actor.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw APIError.invalid("actor", "must not contain control characters")
+            }
+        }
+        let action: LifecycleStore.Action
+        switch name {
+        case "acknowledge": action = .acknowledge
+        case "resolve": action = .resolve(resolution: try text("resolution", limit: Self.maximumReasonLength))
+        case "reopen": action = .reopen(reason: try text("reason", limit: Self.maximumReasonLength))
+        case "close": action = .close
+        default:
+            let which = try Self.string(object, "deadline", required: true) ?? ""
+            guard let clock = DeadlineClock(rawValue: which) else { throw APIError.invalid("deadline", "must be acknowledge or resolve") }
+            let by = try Self.string(object, "by", required: true) ?? ""
+            guard let seconds = DurationText.seconds(by) else {
+                throw APIError.invalid("by", "'\(by)' is not a duration such as 4h, 90m, 1h30m, 2d or 30s")
+            }
+            action = .extend(deadline: clock, bySeconds: seconds, reason: try text("reason", limit: Self.maximumReasonLength))
+        }
+        do {
+            try await lifecycle.perform(action, issue: id, actor: actor, logger: context.logger)
+        } catch let error as LifecycleStore.ActionError {
+            switch error {
+            case .notFound: throw APIError.notFound("issue \(id) does not exist")
+            case .conflict(let state, let allowed):
+                throw APIError(.conflict, code: "illegal_transition",
+                               message: "state: issue \(id) is \(state.rawValue); \(name) applies to \(allowed.map(\.rawValue).joined(separator: " or ")) issues",
+                               field: "state")
+            case .noDeadline(let clock):
+                throw APIError(.conflict, code: "no_deadline", message: "deadline: issue \(id) has no \(clock.rawValue) deadline", field: "deadline")
+            }
+        } catch {
+            throw Self.storeFailure(error, context: context)
+        }
+        guard let issue = try await storeCall(context, { try await issues.get(id: id, logger: context.logger) }) else {
+            throw APIError.notFound("issue \(id) does not exist")
+        }
+        return try APIJSON.response(issue)
+    }
+
+    static func issueID(_ context: BasicRequestContext) throws -> Int64 {
+        let text = context.parameters.get("id") ?? ""
+        guard let id = Int64(text), id > 0 else {
+            throw APIError.badRequest("id", "must be a positive whole number")
+        }
+        return id
     }
 
     // MARK: POST /v1/issues
@@ -118,10 +207,7 @@ struct IssuesController: Sendable {
     // MARK: GET /v1/issues/{id}
 
     func show(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let text = context.parameters.get("id") ?? ""
-        guard let id = Int64(text), id > 0 else {
-            throw APIError.badRequest("id", "must be a positive whole number")
-        }
+        let id = try Self.issueID(context)
         guard let issue = try await storeCall(context, { try await issues.get(id: id, logger: context.logger) }) else {
             throw APIError.notFound("issue \(id) does not exist")
         }
@@ -130,7 +216,7 @@ struct IssuesController: Sendable {
 
     // MARK: GET /v1/issues
 
-    static let listParameters: Set<String> = ["unit", "sector", "agency", "state", "limit", "cursor"]
+    static let listParameters: Set<String> = ["unit", "sector", "agency", "state", "overdue", "limit", "cursor"]
 
     struct Page: Encodable {
         var items: [IssueRecord]
@@ -144,7 +230,8 @@ struct IssuesController: Sendable {
     func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let filter = try Self.filter(request.uri.queryParameters)
         let page = try await storeCall(context, { try await issues.list(filter, logger: context.logger) })
-        return try APIJSON.response(Page(items: page.items, nextCursor: page.nextBefore.map(Self.cursor)))
+        let next = page.nextAfter.map(Self.cursor) ?? page.nextBefore.map(Self.cursor)
+        return try APIJSON.response(Page(items: page.items, nextCursor: next))
     }
 
     static func filter(_ query: Parameters) throws -> IssueFilter {
@@ -179,11 +266,18 @@ struct IssuesController: Sendable {
             }
             filter.limit = parsed
         }
+        if let overdue = values["overdue"] {
+            guard overdue == "true" || overdue == "false" else { throw APIError.badRequest("overdue", "must be true or false") }
+            filter.overdue = overdue == "true"
+        }
         if let cursor = values["cursor"] {
-            guard let before = Self.before(cursor: cursor) else {
-                throw APIError.badRequest("cursor", "not a cursor returned by this API")
+            if filter.overdue {
+                guard let after = Self.after(cursor: cursor) else { throw APIError.badRequest("cursor", "not a cursor returned by this API for this list") }
+                filter.after = after
+            } else {
+                guard let before = Self.before(cursor: cursor) else { throw APIError.badRequest("cursor", "not a cursor returned by this API for this list") }
+                filter.before = before
             }
-            filter.before = before
         }
         return filter
     }
@@ -195,12 +289,29 @@ struct IssuesController: Sendable {
     }
 
     static func before(cursor: String) -> Int64? {
-        guard cursor.count <= 40 else { return nil }
+        guard let text = decodeCursor(cursor), text.hasPrefix("i:"), let id = Int64(text.dropFirst(2)), id > 0 else { return nil }
+        return id
+    }
+
+    /// Overdue lists page by (due time, id): base64url of `o:<microseconds>:<id>`.
+    static func cursor(_ after: OverdueCursor) -> String {
+        Data("o:\(after.dueMicros):\(after.id)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func after(cursor: String) -> OverdueCursor? {
+        guard let text = decodeCursor(cursor), text.hasPrefix("o:") else { return nil }
+        let parts = text.dropFirst(2).split(separator: ":")
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = Int64(parts[1]), id > 0 else { return nil }
+        return OverdueCursor(dueMicros: micros, id: id)
+    }
+
+    static func decodeCursor(_ cursor: String) -> String? {
+        guard cursor.count <= 60 else { return nil }
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-              text.hasPrefix("i:"), let id = Int64(text.dropFirst(2)), id > 0 else { return nil }
-        return id
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return String(data: data, encoding: .utf8)
     }
 
     // MARK: Store failures

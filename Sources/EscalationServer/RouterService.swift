@@ -64,18 +64,13 @@ public final class RouterService: Service {
         await drain(.reported)
     }
 
-    /// Routes one batch; while batches come back full (a backlog), `workers` loops share the rest.
-    ///
-    /// At steady load a wake-up finds one issue and costs one transaction: the other workers only
-    /// join once a full batch shows there is a backlog.
+    /// Routes batches from `source` until one comes back short (several at once on a backlog).
     private func drain(_ source: RoutingStore.Source) async {
-        guard !Task.isShuttingDownGracefully, await routeOneBatch(source, optimistic: source == .reported) else { return }
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<max(1, configuration.workers) {
-                group.addTask {
-                    while !Task.isShuttingDownGracefully, await self.routeOneBatch(source) {}
-                }
-            }
+        // The first batch of a wake-up takes the latency path; backlog workers use locking claims.
+        let first = Mutex(source == .reported)
+        await drainBatches(workers: configuration.workers) {
+            let optimistic = first.withLock { value in defer { value = false }; return value }
+            return await self.routeOneBatch(source, optimistic: optimistic)
         }
     }
 

@@ -68,9 +68,11 @@ public enum DirectoryFile {
                 out += "    deadlines:\n"
                 for (label, d) in [("normal", s.normal), ("urgent", s.urgent)] {
                     guard let d else { continue }
-                    out += "      \(label): {acknowledge: \(DurationText.format(minutes: d.acknowledgeMinutes)), resolve: \(DurationText.format(minutes: d.resolveMinutes))}\n"
+                    out += "      \(label): {acknowledge: \(DurationText.format(seconds: d.acknowledgeSeconds)), resolve: \(DurationText.format(seconds: d.resolveSeconds))}\n"
                 }
             }
+            if let c = s.calendar { out += "    calendar: \(q(c))\n" }
+            if let c = s.chain { out += "    chain: \(q(c))\n" }
         }
         out += directory.rules.isEmpty ? "routing: []\n" : "routing:\n"
         for r in directory.rules {
@@ -84,6 +86,43 @@ public enum DirectoryFile {
             if let v = r.agency { out += "    agency: \(q(v))\n" }
             if let v = r.member { out += "    member: \(q(v))\n" }
             if !r.notify.isEmpty { out += "    notify: [\(r.notify.map(q).joined(separator: ", "))]\n" }
+        }
+        func hours(_ h: [WorkingHours]) -> String { "[" + h.map { q($0.description) }.joined(separator: ", ") + "]" }
+        if directory.defaults.calendar != nil || directory.defaults.chain != nil {
+            out += "defaults:\n"
+            if let c = directory.defaults.calendar { out += "  calendar: \(q(c))\n" }
+            if let c = directory.defaults.chain { out += "  chain: \(q(c))\n" }
+        }
+        out += directory.calendars.isEmpty ? "calendars: []\n" : "calendars:\n"
+        for c in directory.calendars {
+            out += "  - code: \(q(c.code))\n    time_zone: \(q(c.timeZone))\n    hours:\n"
+            for weekday in 1...7 {
+                guard let h = c.weekly[weekday] else { continue }
+                out += "      \(WorkingCalendar.weekdayNames[weekday - 1]): \(hours(h))\n"
+            }
+            out += "    holidays: [\(c.holidays.map { q($0.description) }.joined(separator: ", "))]\n"
+            if !c.extraDays.isEmpty {
+                out += "    extra_days:\n"
+                for date in c.extraDays.keys.sorted() {
+                    out += "      - {date: \(q(date.description)), hours: \(hours(c.extraDays[date]!))}\n"
+                }
+            }
+        }
+        out += directory.groups.isEmpty ? "groups: []\n" : "groups:\n"
+        for g in directory.groups {
+            out += "  - code: \(q(g.code))\n    name: \(q(g.name))\n    members: [\(g.members.map(q).joined(separator: ", "))]\n"
+            if !g.includes.isEmpty { out += "    includes: [\(g.includes.map(q).joined(separator: ", "))]\n" }
+        }
+        out += directory.chains.isEmpty ? "chains: []\n" : "chains:\n"
+        for c in directory.chains {
+            out += "  - code: \(q(c.code))\n    name: \(q(c.name))\n    levels:\n"
+            for level in c.levels {
+                out += "      - after: \(level.afterSeconds == 0 ? "\"0\"" : DurationText.format(seconds: level.afterSeconds))\n"
+                out += "        notify: [\(level.notify.map { q($0.description) }.joined(separator: ", "))]\n"
+                if let every = level.repeatEverySeconds, level.repeatTimes > 0 {
+                    out += "        repeat: {every: \(DurationText.format(seconds: every)), times: \(level.repeatTimes)}\n"
+                }
+            }
         }
         return out
     }
@@ -138,7 +177,7 @@ private final class Reader {
             problems.append("\(file):1: the file must be a mapping with the keys people, areas, units, agencies, sectors, routing")
             return nil
         }
-        let fields = self.fields(root, entry: "top level", allowed: ["people", "areas", "units", "agencies", "sectors", "routing"], required: [])
+        let fields = self.fields(root, entry: "top level", allowed: ["people", "areas", "units", "agencies", "sectors", "routing", "defaults", "calendars", "groups", "chains"], required: [])
         _ = top
         var directory = Directory()
         directory.people = list(fields["people"], kind: "people") { node, e in
@@ -164,7 +203,7 @@ private final class Reader {
                           emails: self.strings(f["emails"], e, "emails"), webhook: self.string(f["webhook"], e, "webhook"))
         }
         directory.sectors = list(fields["sectors"], kind: "sectors") { node, e in
-            let f = self.fields(node, entry: e, allowed: ["code", "name", "agency", "deadlines"], required: ["code", "name", "agency"])
+            let f = self.fields(node, entry: e, allowed: ["code", "name", "agency", "deadlines", "calendar", "chain"], required: ["code", "name", "agency"])
             var nameVi = "", nameEn = ""
             if let nameNode = f["name"] {
                 let names = self.fields(nameNode, entry: e + ": name", allowed: ["vi", "en"], required: ["vi", "en"])
@@ -178,7 +217,8 @@ private final class Reader {
                 urgent = bySeverity["urgent"].flatMap { self.deadlines($0, e, "deadlines.urgent") }
             }
             return Sector(code: self.string(f["code"], e, "code") ?? "", nameVi: nameVi, nameEn: nameEn,
-                          agency: self.string(f["agency"], e, "agency") ?? "", normal: normal, urgent: urgent)
+                          agency: self.string(f["agency"], e, "agency") ?? "", normal: normal, urgent: urgent,
+                          calendar: self.string(f["calendar"], e, "calendar"), chain: self.string(f["chain"], e, "chain"))
         }
         directory.rules = list(fields["routing"], kind: "routing") { node, e in
             let f = self.fields(node, entry: e, allowed: ["id", "priority", "match", "agency", "member", "notify"], required: ["id"])
@@ -201,7 +241,105 @@ private final class Reader {
                                agency: self.string(f["agency"], e, "agency"), member: self.string(f["member"], e, "member"),
                                notify: self.strings(f["notify"], e, "notify"))
         }
+        if let node = fields["defaults"] {
+            lines["defaults"] = node.mark?.line
+            let f = self.fields(node, entry: "defaults", allowed: ["calendar", "chain"], required: [])
+            directory.defaults = EscalationDefaults(calendar: string(f["calendar"], "defaults", "calendar"), chain: string(f["chain"], "defaults", "chain"))
+        }
+        directory.calendars = list(fields["calendars"], kind: "calendars") { node, e in
+            let f = self.fields(node, entry: e, allowed: ["code", "time_zone", "hours", "holidays", "extra_days"], required: ["code", "time_zone", "hours"])
+            var weekly: [Int: [WorkingHours]] = [:]
+            if let h = f["hours"] {
+                let days = self.fields(h, entry: e + ": hours", allowed: Set(WorkingCalendar.weekdayNames), required: [])
+                for (index, name) in WorkingCalendar.weekdayNames.enumerated() {
+                    if let node = days[name] { weekly[index + 1] = self.hours(node, e, "hours.\(name)") }
+                }
+            }
+            var extra: [LocalDate: [WorkingHours]] = [:]
+            for item in self.nodes(f["extra_days"], e, "extra_days") {
+                let x = self.fields(item, entry: e + ": extra_days", allowed: ["date", "hours"], required: ["date", "hours"])
+                guard let date = self.date(x["date"], e, "extra_days.date") else { continue }
+                if extra[date] != nil { self.problem(item, e, "extra_days: \(date) is given twice") }
+                extra[date] = x["hours"].map { self.hours($0, e, "extra_days.hours") } ?? []
+            }
+            return CalendarDefinition(code: self.string(f["code"], e, "code") ?? "", timeZone: self.string(f["time_zone"], e, "time_zone") ?? "",
+                                      weekly: weekly, holidays: self.nodes(f["holidays"], e, "holidays").compactMap { self.date($0, e, "holidays") },
+                                      extraDays: extra)
+        }
+        directory.groups = list(fields["groups"], kind: "groups") { node, e in
+            let f = self.fields(node, entry: e, allowed: ["code", "name", "members", "includes"], required: ["code", "name"])
+            return SupervisorGroup(code: self.string(f["code"], e, "code") ?? "", name: self.string(f["name"], e, "name") ?? "",
+                                   members: self.strings(f["members"], e, "members"), includes: self.strings(f["includes"], e, "includes"))
+        }
+        directory.chains = list(fields["chains"], kind: "chains") { node, e in
+            let f = self.fields(node, entry: e, allowed: ["code", "name", "levels"], required: ["code", "name", "levels"])
+            let levels = self.nodes(f["levels"], e, "levels").enumerated().map { index, item in
+                let field = "levels[\(index)]"
+                let l = self.fields(item, entry: e + ": " + field, allowed: ["after", "notify", "repeat"], required: ["notify"])
+                var level = EscalationLevel(notify: [])
+                if let after = l["after"] {
+                    level.afterSeconds = self.string(after, e, field + ".after") == "0" ? 0 : self.duration(after, e, field + ".after") ?? 0
+                }
+                for text in self.strings(l["notify"], e, field + ".notify") {
+                    if let recipient = Recipient(text) {
+                        level.notify.append(recipient)
+                    } else {
+                        self.problem(l["notify"], e, "\(field).notify: '\(text)' is not agency, member, group:CODE or person:CODE")
+                    }
+                }
+                if let r = l["repeat"] {
+                    let rf = self.fields(r, entry: e + ": " + field + ".repeat", allowed: ["every", "times"], required: ["every", "times"])
+                    level.repeatEverySeconds = self.duration(rf["every"], e, field + ".repeat.every")
+                    if let text = self.string(rf["times"], e, field + ".repeat.times") {
+                        if let times = Int(text), (0...100).contains(times) {
+                            level.repeatTimes = times
+                        } else {
+                            self.problem(rf["times"], e, "\(field).repeat.times: must be a whole number from 0 to 100")
+                        }
+                    }
+                }
+                return level
+            }
+            return EscalationChain(code: self.string(f["code"], e, "code") ?? "", name: self.string(f["name"], e, "name") ?? "", levels: levels)
+        }
         return directory
+    }
+
+    func nodes(_ node: Node?, _ entry: String, _ field: String) -> [Node] {
+        guard let node else { return [] }
+        guard case .sequence(let items) = node else {
+            problem(node, entry, "\(field): must be a list")
+            return []
+        }
+        return Array(items)
+    }
+
+    func hours(_ node: Node, _ entry: String, _ field: String) -> [WorkingHours] {
+        strings(node, entry, field).compactMap { text in
+            guard let h = WorkingHours(text) else {
+                problem(node, entry, "\(field): '\(text)' is not a span of hours such as 07:30-11:30")
+                return nil
+            }
+            return h
+        }
+    }
+
+    func date(_ node: Node?, _ entry: String, _ field: String) -> LocalDate? {
+        guard let text = string(node, entry, field) else { return nil }
+        guard let date = LocalDate(text) else {
+            problem(node, entry, "\(field): '\(text)' is not a date such as 2025-09-02")
+            return nil
+        }
+        return date
+    }
+
+    func duration(_ node: Node?, _ entry: String, _ field: String) -> Int? {
+        guard let text = string(node, entry, field) else { return nil }
+        guard let value = DurationText.seconds(text) else {
+            problem(node, entry, "\(field): '\(text)' is not a duration such as 4h, 90m, 1h30m, 2d or 30s")
+            return nil
+        }
+        return value
     }
 
     func fields(_ node: Node, entry: String, allowed: Set<String>, required: [String]) -> [String: Node] {
@@ -273,15 +411,8 @@ private final class Reader {
 
     func deadlines(_ node: Node, _ entry: String, _ field: String) -> Deadlines? {
         let f = fields(node, entry: entry + ": " + field, allowed: ["acknowledge", "resolve"], required: ["acknowledge", "resolve"])
-        func minutes(_ key: String) -> Int? {
-            guard let text = string(f[key], entry, "\(field).\(key)") else { return nil }
-            guard let value = DurationText.minutes(text) else {
-                problem(f[key], entry, "\(field).\(key): '\(text)' is not a duration such as 4h, 90m, 1h30m or 2d")
-                return nil
-            }
-            return value
-        }
-        guard let ack = minutes("acknowledge"), let resolve = minutes("resolve") else { return nil }
-        return Deadlines(acknowledgeMinutes: ack, resolveMinutes: resolve)
+        guard let ack = duration(f["acknowledge"], entry, "\(field).acknowledge"),
+              let resolve = duration(f["resolve"], entry, "\(field).resolve") else { return nil }
+        return Deadlines(acknowledgeSeconds: ack, resolveSeconds: resolve)
     }
 }

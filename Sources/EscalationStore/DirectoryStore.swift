@@ -68,7 +68,7 @@ public struct DirectoryStore: Sendable {
     }
 
     private static func replace(_ d: Directory, connection: PostgresConnection, logger: Logger) async throws {
-        for table in ["routing_rules", "sectors", "agencies", "units", "areas", "people"] {
+        for table in ["routing_rules", "sectors", "agencies", "units", "areas", "people", "calendars", "supervisor_groups", "chains"] {
             try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM escalated.\(table)"), logger: logger)
         }
         let ords = { (count: Int) in (0..<count).map { Int32($0) } }
@@ -97,17 +97,44 @@ public struct DirectoryStore: Sendable {
                           \(d.agencies.map { $0.emails.joined(separator: "\n") })::text[],
                           \(d.agencies.map { $0.webhook ?? "" })::text[]) AS t(o, c, n, e, w)
             """, logger: logger)
-        let minutes = { (value: Int?) in Int32(value ?? 0) }
+        let seconds = { (value: Int?) in Int32(value ?? 0) }
         try await connection.query("""
             INSERT INTO escalated.sectors (ord, code, name_vi, name_en, agency_code,
-                                           normal_ack_minutes, normal_resolve_minutes, urgent_ack_minutes, urgent_resolve_minutes)
-            SELECT o, c, nv, ne, a, nullif(na, 0), nullif(nr, 0), nullif(ua, 0), nullif(ur, 0)
+                                           normal_ack_seconds, normal_resolve_seconds, urgent_ack_seconds, urgent_resolve_seconds,
+                                           calendar_code, chain_code)
+            SELECT o, c, nv, ne, a, nullif(na, 0), nullif(nr, 0), nullif(ua, 0), nullif(ur, 0), nullif(cal, ''), nullif(ch, '')
               FROM unnest(\(ords(d.sectors.count))::int[], \(d.sectors.map(\.code))::text[], \(d.sectors.map(\.nameVi))::text[],
                           \(d.sectors.map(\.nameEn))::text[], \(d.sectors.map(\.agency))::text[],
-                          \(d.sectors.map { minutes($0.normal?.acknowledgeMinutes) })::int[],
-                          \(d.sectors.map { minutes($0.normal?.resolveMinutes) })::int[],
-                          \(d.sectors.map { minutes($0.urgent?.acknowledgeMinutes) })::int[],
-                          \(d.sectors.map { minutes($0.urgent?.resolveMinutes) })::int[]) AS t(o, c, nv, ne, a, na, nr, ua, ur)
+                          \(d.sectors.map { seconds($0.normal?.acknowledgeSeconds) })::int[],
+                          \(d.sectors.map { seconds($0.normal?.resolveSeconds) })::int[],
+                          \(d.sectors.map { seconds($0.urgent?.acknowledgeSeconds) })::int[],
+                          \(d.sectors.map { seconds($0.urgent?.resolveSeconds) })::int[],
+                          \(d.sectors.map { $0.calendar ?? "" })::text[],
+                          \(d.sectors.map { $0.chain ?? "" })::text[]) AS t(o, c, nv, ne, a, na, nr, ua, ur, cal, ch)
+            """, logger: logger)
+        try await connection.query("""
+            INSERT INTO escalated.calendars (ord, code, time_zone, hours, holidays, extra_days)
+            SELECT o, c, z, h::jsonb, coalesce(string_to_array(nullif(hd, ''), E'\\n')::date[], '{}'), x::jsonb
+              FROM unnest(\(ords(d.calendars.count))::int[], \(d.calendars.map(\.code))::text[], \(d.calendars.map(\.timeZone))::text[],
+                          \(d.calendars.map { DirectoryJSON.hours($0.weekly) })::text[],
+                          \(d.calendars.map { $0.holidays.map(\.description).joined(separator: "\n") })::text[],
+                          \(d.calendars.map { DirectoryJSON.extraDays($0.extraDays) })::text[]) AS t(o, c, z, h, hd, x)
+            """, logger: logger)
+        try await connection.query("""
+            INSERT INTO escalated.supervisor_groups (ord, code, name, members, includes)
+            SELECT o, c, n, coalesce(string_to_array(nullif(m, ''), E'\\n'), '{}'), coalesce(string_to_array(nullif(i, ''), E'\\n'), '{}')
+              FROM unnest(\(ords(d.groups.count))::int[], \(d.groups.map(\.code))::text[], \(d.groups.map(\.name))::text[],
+                          \(d.groups.map { $0.members.joined(separator: "\n") })::text[],
+                          \(d.groups.map { $0.includes.joined(separator: "\n") })::text[]) AS t(o, c, n, m, i)
+            """, logger: logger)
+        try await connection.query("""
+            INSERT INTO escalated.chains (ord, code, name, levels)
+            SELECT o, c, n, l::jsonb
+              FROM unnest(\(ords(d.chains.count))::int[], \(d.chains.map(\.code))::text[], \(d.chains.map(\.name))::text[],
+                          \(d.chains.map { DirectoryJSON.levels($0.levels) })::text[]) AS t(o, c, n, l)
+            """, logger: logger)
+        try await connection.query("""
+            UPDATE escalated.directory_meta SET default_calendar = \(d.defaults.calendar), default_chain = \(d.defaults.chain)
             """, logger: logger)
         try await connection.query("""
             INSERT INTO escalated.routing_rules (ord, id, priority, match_sector, match_unit, match_area, match_severity,
@@ -149,15 +176,41 @@ public struct DirectoryStore: Sendable {
         ).decode((String, String, [String], String?).self) {
             d.agencies.append(Agency(code: code, name: name, emails: emails, webhook: webhook))
         }
-        for try await (code, nameVi, nameEn, agency, na, nr, ua, ur) in try await connection.query("""
-            SELECT code, name_vi, name_en, agency_code, normal_ack_minutes, normal_resolve_minutes,
-                   urgent_ack_minutes, urgent_resolve_minutes
+        for try await (code, nameVi, nameEn, agency, na, nr, ua, ur, calendar, chain) in try await connection.query("""
+            SELECT code, name_vi, name_en, agency_code, normal_ack_seconds, normal_resolve_seconds,
+                   urgent_ack_seconds, urgent_resolve_seconds, calendar_code, chain_code
               FROM escalated.sectors ORDER BY ord
             """, logger: logger
-        ).decode((String, String, String, String, Int?, Int?, Int?, Int?).self) {
-            let normal = na.flatMap { a in nr.map { Deadlines(acknowledgeMinutes: a, resolveMinutes: $0) } }
-            let urgent = ua.flatMap { a in ur.map { Deadlines(acknowledgeMinutes: a, resolveMinutes: $0) } }
-            d.sectors.append(Sector(code: code, nameVi: nameVi, nameEn: nameEn, agency: agency, normal: normal, urgent: urgent))
+        ).decode((String, String, String, String, Int?, Int?, Int?, Int?, String?, String?).self) {
+            let normal = na.flatMap { a in nr.map { Deadlines(acknowledgeSeconds: a, resolveSeconds: $0) } }
+            let urgent = ua.flatMap { a in ur.map { Deadlines(acknowledgeSeconds: a, resolveSeconds: $0) } }
+            d.sectors.append(Sector(code: code, nameVi: nameVi, nameEn: nameEn, agency: agency, normal: normal, urgent: urgent,
+                                    calendar: calendar, chain: chain))
+        }
+        for try await (calendar, chain) in try await connection.query(
+            "SELECT default_calendar, default_chain FROM escalated.directory_meta", logger: logger
+        ).decode((String?, String?).self) {
+            d.defaults = EscalationDefaults(calendar: calendar, chain: chain)
+        }
+        for try await (code, zone, hours, holidays, extra) in try await connection.query("""
+            SELECT code, time_zone, hours::text, array_to_string(holidays, E'\\n'), extra_days::text
+              FROM escalated.calendars ORDER BY ord
+            """, logger: logger
+        ).decode((String, String, String, String, String).self) {
+            d.calendars.append(CalendarDefinition(
+                code: code, timeZone: zone, weekly: try DirectoryJSON.readHours(hours),
+                holidays: holidays.split(separator: "\n").compactMap { LocalDate(String($0)) },
+                extraDays: try DirectoryJSON.readExtraDays(extra)))
+        }
+        for try await (code, name, members, includes) in try await connection.query(
+            "SELECT code, name, members, includes FROM escalated.supervisor_groups ORDER BY ord", logger: logger
+        ).decode((String, String, [String], [String]).self) {
+            d.groups.append(SupervisorGroup(code: code, name: name, members: members, includes: includes))
+        }
+        for try await (code, name, levels) in try await connection.query(
+            "SELECT code, name, levels::text FROM escalated.chains ORDER BY ord", logger: logger
+        ).decode((String, String, String).self) {
+            d.chains.append(EscalationChain(code: code, name: name, levels: try DirectoryJSON.readLevels(levels)))
         }
         for try await (id, priority, ms, mu, ma, mv, agency, member, notify) in try await connection.query("""
             SELECT id, priority, match_sector, match_unit, match_area, match_severity, agency_code, member_code, notify
@@ -171,5 +224,73 @@ public struct DirectoryStore: Sendable {
             ))
         }
         return (revision, d)
+    }
+}
+
+/// How calendars and chains are kept in their jsonb columns.
+enum DirectoryJSON {
+    struct Corrupt: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    struct Level: Codable {
+        var after: Int
+        var notify: [String]
+        var repeat_every: Int?
+        var repeat_times: Int
+    }
+
+    static func encode(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    static func hours(_ weekly: [Int: [WorkingHours]]) -> String {
+        encode(Dictionary(uniqueKeysWithValues: weekly.map { (WorkingCalendar.weekdayNames[$0.key - 1], $0.value.map(\.description)) }))
+    }
+
+    static func extraDays(_ days: [LocalDate: [WorkingHours]]) -> String {
+        encode(Dictionary(uniqueKeysWithValues: days.map { ($0.key.description, $0.value.map(\.description)) }))
+    }
+
+    static func levels(_ levels: [EscalationLevel]) -> String {
+        encode(levels.map { Level(after: $0.afterSeconds, notify: $0.notify.map(\.description), repeat_every: $0.repeatEverySeconds, repeat_times: $0.repeatTimes) })
+    }
+
+    private static func spans(_ texts: [String]) throws -> [WorkingHours] {
+        try texts.map { text in
+            guard let h = WorkingHours(text) else { throw Corrupt(description: "stored hours '\(text)' are unreadable") }
+            return h
+        }
+    }
+
+    static func readHours(_ json: String) throws -> [Int: [WorkingHours]] {
+        let raw = try JSONDecoder().decode([String: [String]].self, from: Data(json.utf8))
+        var weekly: [Int: [WorkingHours]] = [:]
+        for (name, texts) in raw {
+            guard let index = WorkingCalendar.weekdayNames.firstIndex(of: name) else { throw Corrupt(description: "stored weekday '\(name)' is unknown") }
+            weekly[index + 1] = try spans(texts)
+        }
+        return weekly
+    }
+
+    static func readExtraDays(_ json: String) throws -> [LocalDate: [WorkingHours]] {
+        let raw = try JSONDecoder().decode([String: [String]].self, from: Data(json.utf8))
+        var days: [LocalDate: [WorkingHours]] = [:]
+        for (text, hours) in raw {
+            guard let date = LocalDate(text) else { throw Corrupt(description: "stored date '\(text)' is unreadable") }
+            days[date] = try spans(hours)
+        }
+        return days
+    }
+
+    static func readLevels(_ json: String) throws -> [EscalationLevel] {
+        try JSONDecoder().decode([Level].self, from: Data(json.utf8)).map { level in
+            EscalationLevel(afterSeconds: level.after, notify: try level.notify.map { text in
+                guard let r = Recipient(text) else { throw Corrupt(description: "stored recipient '\(text)' is unreadable") }
+                return r
+            }, repeatEverySeconds: level.repeat_every, repeatTimes: level.repeat_times)
+        }
     }
 }

@@ -16,17 +16,58 @@ public struct IssueRecord: Sendable, Equatable, Codable {
     public var createdAt: Date
     public var routedAt: Date?
     public var updatedAt: Date
+    /// Deadlines (nil before routing or when the sector sets none) and the one running now.
+    public var deadlines: DeadlinesRecord
+    /// Where the issue stands on its escalation chain.
+    public var escalation: EscalationRecord
     /// One per target: agency, member, then watchers. Absent (nil) in list views.
     public var assignments: [AssignmentRecord]?
     /// The full history, oldest first. Absent in list views.
     public var events: [EventRecord]?
 
     enum CodingKeys: String, CodingKey {
-        case id, unit, sector, severity, title, description, reporter, origin, state, version, assignments, events
+        case id, unit, sector, severity, title, description, reporter, origin, state, version, assignments, events, deadlines, escalation
         case createdAt = "created_at"
         case routedAt = "routed_at"
         case updatedAt = "updated_at"
     }
+}
+
+/// An issue's deadlines.
+public struct DeadlinesRecord: Sendable, Equatable, Codable {
+    public var acknowledgeDueAt: Date?
+    public var resolveDueAt: Date?
+    /// The deadline running now: acknowledge, then resolve; nil once resolved.
+    public var dueAt: Date?
+    /// True when the running deadline has passed (by the database's clock).
+    public var overdue: Bool
+    public var acknowledgedAt: Date?
+    public var resolvedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case overdue
+        case acknowledgeDueAt = "acknowledge_due_at"
+        case resolveDueAt = "resolve_due_at"
+        case dueAt = "due_at"
+        case acknowledgedAt = "acknowledged_at"
+        case resolvedAt = "resolved_at"
+    }
+}
+
+/// The next step of a chain.
+public struct NextEscalationRecord: Sendable, Equatable, Codable {
+    public var level: Int
+    public var `repeat`: Int
+    public var at: Date
+}
+
+/// An issue's place on its escalation chain.
+public struct EscalationRecord: Sendable, Equatable, Codable {
+    public var chain: String?
+    /// The highest level fired so far (0: none).
+    public var level: Int
+    /// What fires next, if anything.
+    public var next: NextEscalationRecord?
 }
 
 /// One target of a routed issue, as stored.
@@ -58,20 +99,38 @@ public struct IssueFilter: Sendable, Equatable {
     public var sector: String?
     public var agency: String?
     public var state: IssueState?
+    /// Only issues whose running deadline has passed, the longest overdue first.
+    public var overdue: Bool
     /// Return issues with an id below this one (the cursor of the previous page).
     public var before: Int64?
+    /// For overdue lists: return issues after this (due time in microseconds since 1970, id).
+    public var after: OverdueCursor?
     public var limit: Int
 
     /// The most a page may hold.
     public static let maximumLimit = 200
 
-    public init(unit: String? = nil, sector: String? = nil, agency: String? = nil, state: IssueState? = nil, before: Int64? = nil, limit: Int = 50) {
+    public init(unit: String? = nil, sector: String? = nil, agency: String? = nil, state: IssueState? = nil, overdue: Bool = false,
+                before: Int64? = nil, after: OverdueCursor? = nil, limit: Int = 50) {
         self.unit = unit
         self.sector = sector
         self.agency = agency
         self.state = state
+        self.overdue = overdue
         self.before = before
+        self.after = after
         self.limit = limit
+    }
+}
+
+/// Where an overdue list stopped: the last item's due time and id.
+public struct OverdueCursor: Sendable, Equatable {
+    public var dueMicros: Int64
+    public var id: Int64
+
+    public init(dueMicros: Int64, id: Int64) {
+        self.dueMicros = dueMicros
+        self.id = id
     }
 }
 
@@ -80,4 +139,6 @@ public struct IssuePage: Sendable, Equatable {
     public var items: [IssueRecord]
     /// Pass as `before` for the next page; nil on the last page.
     public var nextBefore: Int64?
+    /// For overdue lists, pass as `after` for the next page.
+    public var nextAfter: OverdueCursor?
 }

@@ -70,28 +70,53 @@ public struct IssueStore: Sendable {
 
     private static let columns = """
         id, unit_code, sector_code, severity, title, description, reporter, origin, state, version,
-        created_at, routed_at, updated_at
+        created_at, routed_at, updated_at,
+        acknowledge_due_at, resolve_due_at, due_at, coalesce(due_at < now(), false), acknowledged_at, resolved_at,
+        chain_code, escalation_level, next_level, next_repeat, next_escalation_at,
+        (extract(epoch FROM due_at) * 1000000)::int8
         """
 
-    private typealias Row = (Int64, String, String, String, String, String, String?, String, String, Int, Date, Date?, Date)
+    private typealias Row = (
+        (Int64, String, String, String, String, String, String?, String, String, Int, Date, Date?, Date),
+        (Date?, Date?, Date?, Bool, Date?, Date?),
+        (String?, Int, Int?, Int?, Date?, Int64?)
+    )
 
-    private static func record(_ r: Row) -> IssueRecord {
-        IssueRecord(
+    private static func decode(_ row: PostgresRow) throws -> Row {
+        let columns = try row.decode((Int64, String, String, String, String, String, String?, String, String, Int, Date, Date?, Date,
+                                      Date?, Date?, Date?, Bool, Date?, Date?, String?, Int, Int?, Int?, Date?, Int64?).self)
+        return ((columns.0, columns.1, columns.2, columns.3, columns.4, columns.5, columns.6, columns.7, columns.8, columns.9,
+                 columns.10, columns.11, columns.12),
+                (columns.13, columns.14, columns.15, columns.16, columns.17, columns.18),
+                (columns.19, columns.20, columns.21, columns.22, columns.23, columns.24))
+    }
+
+    private static func record(_ row: Row) -> IssueRecord {
+        let (r, d, e) = row
+        var next: NextEscalationRecord?
+        if let level = e.2, let rep = e.3, let at = e.4 { next = NextEscalationRecord(level: level, repeat: rep, at: at) }
+        return IssueRecord(
             id: r.0, unit: r.1, sector: r.2, severity: Severity(rawValue: r.3) ?? .normal, title: r.4, description: r.5,
             reporter: r.6, origin: IssueOrigin(rawValue: r.7) ?? .sql, state: IssueState(rawValue: r.8) ?? .reported,
-            version: r.9, createdAt: r.10, routedAt: r.11, updatedAt: r.12, assignments: nil, events: nil
+            version: r.9, createdAt: r.10, routedAt: r.11, updatedAt: r.12,
+            deadlines: DeadlinesRecord(acknowledgeDueAt: d.0, resolveDueAt: d.1, dueAt: d.2, overdue: d.3, acknowledgedAt: d.4, resolvedAt: d.5),
+            escalation: EscalationRecord(chain: e.0, level: e.1, next: next),
+            assignments: nil, events: nil
         )
     }
 
     /// One issue with its assignments and full history, or nil when there is none with that id.
     public func get(id: Int64, logger: Logger) async throws -> IssueRecord? {
         try await client.withConnection { connection in
-            let row = try await connection.query(
+            var found: Row?
+            for try await row in try await connection.query(
                 PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM escalated.issues WHERE id = $1", binds: Self.binds(id)),
                 logger: logger
-            ).decode(Row.self).first { _ in true }
-            guard let row else { return nil }
-            var issue = Self.record(row)
+            ) {
+                found = try Self.decode(row)
+            }
+            guard let found else { return nil }
+            var issue = Self.record(found)
             var assignments: [AssignmentRecord] = []
             for try await (kind, code, role, rule, at) in try await connection.query("""
                 SELECT target_kind, target_code, role, rule_id, assigned_at FROM escalated.assignments
@@ -117,7 +142,7 @@ public struct IssueStore: Sendable {
         }
     }
 
-    /// A page of issues, newest first.
+    /// A page of issues: newest first, or for `overdue`, longest overdue first.
     public func list(_ filter: IssueFilter, logger: Logger) async throws -> IssuePage {
         var conditions: [String] = []
         var binds = PostgresBindings()
@@ -128,24 +153,35 @@ public struct IssueStore: Sendable {
         if let unit = filter.unit { try add({ "unit_code = $\($0)" }, unit) }
         if let sector = filter.sector { try add({ "sector_code = $\($0)" }, sector) }
         if let state = filter.state { try add({ "state = $\($0)" }, state.rawValue) }
-        if let before = filter.before { try add({ "id < $\($0)" }, before) }
+        if let before = filter.before, !filter.overdue { try add({ "id < $\($0)" }, before) }
+        if filter.overdue { conditions.append("due_at < now()") }
+        if let after = filter.after, filter.overdue {
+            binds.append(after.dueMicros)
+            try add({ "(due_at, id) > ('epoch'::timestamptz + $\($0 - 1) * interval '1 microsecond', $\($0))" }, after.id)
+        }
         if let agency = filter.agency {
             try add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = issues.id AND a.target_kind = 'agency' AND a.target_code = $\($0))" }, agency)
         }
         let limit = max(1, min(filter.limit, IssueFilter.maximumLimit))
         binds.append(limit + 1)
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT \(Self.columns) FROM escalated.issues \(whereClause) ORDER BY id DESC LIMIT $\(binds.count)"
-        var items: [IssueRecord] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).decode(Row.self) {
-            items.append(Self.record(row))
+        let order = filter.overdue ? "due_at, id" : "id DESC"
+        let sql = "SELECT \(Self.columns) FROM escalated.issues \(whereClause) ORDER BY \(order) LIMIT $\(binds.count)"
+        var rows: [Row] = []
+        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
+            rows.append(try Self.decode(row))
         }
-        var next: Int64?
-        if items.count > limit {
-            items.removeLast()
-            next = items.last?.id
+        var page = IssuePage(items: [], nextBefore: nil, nextAfter: nil)
+        if rows.count > limit {
+            rows.removeLast()
+            if filter.overdue, let last = rows.last, let micros = last.2.5 {
+                page.nextAfter = OverdueCursor(dueMicros: micros, id: last.0.0)
+            } else {
+                page.nextBefore = rows.last?.0.0
+            }
         }
-        return IssuePage(items: items, nextBefore: next)
+        page.items = rows.map(Self.record)
+        return page
     }
 
     private static func binds(_ values: Int64...) -> PostgresBindings {

@@ -1,26 +1,35 @@
-import EscalationCore
+public import EscalationCore
 public import Logging
 public import PostgresNIO
 import Foundation
 import Synchronization
 
-/// The directory compiled for routing, reloaded when its revision changes.
+/// The directory compiled for routing and escalation, reloaded when its revision changes.
 public final class RoutingTableCache: Sendable {
-    private let state = Mutex<(revision: Int64, table: RoutingTable)?>(nil)
+    /// What one directory revision compiles to.
+    public struct Compiled: Sendable {
+        public var table: RoutingTable
+        public var policy: EscalationPolicy
+    }
+
+    private let state = Mutex<(revision: Int64, compiled: Compiled, at: ContinuousClock.Instant)?>(nil)
 
     public init() {}
 
     /// The cached revision, or nil before the first load.
     public var revision: Int64? { state.withLock { $0?.revision } }
 
-    /// The table for `revision`, loading the directory on `connection` when the cache is older.
-    func table(revision: Int64, connection: PostgresConnection, logger: Logger) async throws -> RoutingTable {
-        if let cached = state.withLock({ $0 }), cached.revision == revision { return cached.table }
+    /// The compiled directory of `revision`, loading it on `connection` when the cache is older
+    /// (or a day old: calendars are laid out over a window of days around the load).
+    public func compiled(revision: Int64, connection: PostgresConnection, logger: Logger) async throws -> Compiled {
+        if let cached = state.withLock({ $0 }), cached.revision == revision, ContinuousClock.now - cached.at < .seconds(86400) {
+            return cached.compiled
+        }
         let loaded = try await DirectoryStore.load(connection: connection, logger: logger)
-        let table = RoutingTable(directory: loaded.directory)
-        state.withLock { $0 = (loaded.revision, table) }
-        logger.info("routing table loaded", metadata: ["directory.revision": "\(loaded.revision)"])
-        return table
+        let compiled = Compiled(table: RoutingTable(directory: loaded.directory), policy: EscalationPolicy(directory: loaded.directory, now: Date()))
+        state.withLock { $0 = (loaded.revision, compiled, .now) }
+        logger.info("directory compiled", metadata: ["directory.revision": "\(loaded.revision)"])
+        return compiled
     }
 }
 
@@ -70,15 +79,15 @@ public struct RoutingStore: Sendable {
         logger: Logger
     ) async throws -> BatchResult {
         try await client.inTransaction(logger: logger) { connection in
-            var claimed: [(Int64, RoutingInput)] = []
+            var claimed: [Claimed] = []
             var revision: Int64 = 0
             let rows: AsyncThrowingMapSequence<PostgresRowSequence, ClaimStatement.Row>
             switch source {
             case .reported: rows = try await connection.execute(ClaimReported(limit: limit), logger: logger)
             case .unroutable: rows = try await connection.execute(ClaimUnroutable(limit: limit), logger: logger)
             }
-            for try await (id, unit, sector, severity, rev) in rows {
-                claimed.append((id, RoutingInput(unit: unit, sector: sector, severity: Severity(rawValue: severity) ?? .normal)))
+            for try await (id, unit, sector, severity, created, rev) in rows {
+                claimed.append(Claimed(id: id, input: RoutingInput(unit: unit, sector: sector, severity: Severity(rawValue: severity) ?? .normal), reportedAt: created))
                 revision = rev
             }
             var result = BatchResult(claimed: claimed.count)
@@ -86,8 +95,8 @@ public struct RoutingStore: Sendable {
             result.revision = revision
             if let hold { await hold() }
 
-            let table = try await cache.table(revision: revision, connection: connection, logger: logger)
-            let (record, decided) = Self.decide(claimed, table: table, revision: revision, router: instance)
+            let compiled = try await cache.compiled(revision: revision, connection: connection, logger: logger)
+            let (record, decided) = Self.decide(claimed, compiled: compiled, revision: revision, router: instance)
             result.routed = decided.routed
             result.unroutable = decided.unroutable
             _ = try await connection.execute(record, logger: logger)
@@ -103,18 +112,18 @@ public struct RoutingStore: Sendable {
     /// backlog), `routed` and `unroutable` what this call wrote.
     public func routeOptimistically(limit: Int, logger: Logger) async throws -> BatchResult {
         try await client.withConnection { connection in
-            var claimed: [(Int64, RoutingInput)] = []
+            var claimed: [Claimed] = []
             var revision: Int64 = 0
-            for try await (id, unit, sector, severity, rev) in try await connection.execute(PeekReported(limit: limit), logger: logger) {
-                claimed.append((id, RoutingInput(unit: unit, sector: sector, severity: Severity(rawValue: severity) ?? .normal)))
+            for try await (id, unit, sector, severity, created, rev) in try await connection.execute(PeekReported(limit: limit), logger: logger) {
+                claimed.append(Claimed(id: id, input: RoutingInput(unit: unit, sector: sector, severity: Severity(rawValue: severity) ?? .normal), reportedAt: created))
                 revision = rev
             }
             var result = BatchResult(claimed: claimed.count)
             guard !claimed.isEmpty else { return result }
             result.revision = revision
-            let table = try await cache.table(revision: revision, connection: connection, logger: logger)
-            let (record, _) = Self.decide(claimed, table: table, revision: revision, router: instance)
-            for try await (routed, unroutable) in try await connection.execute(RecordRoutingIfReported(record), logger: logger) {
+            let compiled = try await cache.compiled(revision: revision, connection: connection, logger: logger)
+            let (record, _) = Self.decide(claimed, compiled: compiled, revision: revision, router: instance)
+            for try await (routed, unroutable, _) in try await connection.execute(RecordRoutingIfReported(record), logger: logger) {
                 result.routed = routed
                 result.unroutable = unroutable
             }
@@ -122,22 +131,42 @@ public struct RoutingStore: Sendable {
         }
     }
 
-    /// The decisions for a claimed batch, as the bindings of the write statement.
+    /// An issue read for routing.
+    struct Claimed {
+        var id: Int64
+        var input: RoutingInput
+        var reportedAt: Date
+    }
+
+    /// The decisions for a claimed batch, as the bindings of the write statement: routes, and for
+    /// routed issues their deadlines and first escalation step, counted from the report.
     static func decide(
-        _ claimed: [(Int64, RoutingInput)], table: RoutingTable, revision: Int64, router: String
+        _ claimed: [Claimed], compiled: RoutingTableCache.Compiled, revision: Int64, router: String
     ) -> (RecordRouting, (routed: Int, unroutable: Int)) {
         var record = RecordRouting(
             revision: revision, issueIDs: [], outcomes: [], eventData: [],
-            assignmentIssues: [], assignmentKinds: [], assignmentCodes: [], assignmentRoles: [], assignmentRules: []
+            assignmentIssues: [], assignmentKinds: [], assignmentCodes: [], assignmentRoles: [], assignmentRules: [],
+            acknowledgeDue: [], resolveDue: [], chains: [], nextEscalation: []
         )
         record.issueIDs.reserveCapacity(claimed.count)
         var counts = (routed: 0, unroutable: 0)
-        for (id, input) in claimed {
+        for item in claimed {
+            let id = item.id, input = item.input
             record.issueIDs.append(id)
-            switch table.route(input) {
+            let outcome = compiled.table.route(input)
+            let plan: DeadlinePlan? = if case .routed = outcome {
+                compiled.policy.plan(sector: input.sector, severity: input.severity, reportedAt: item.reportedAt)
+            } else {
+                nil
+            }
+            record.acknowledgeDue.append(plan.map { $0.acknowledgeDue.timeIntervalSince1970 } ?? 0)
+            record.resolveDue.append(plan.map { $0.resolveDue.timeIntervalSince1970 } ?? 0)
+            record.chains.append(plan?.chain ?? "")
+            record.nextEscalation.append(plan?.firstStep.map { $0.at.timeIntervalSince1970 } ?? 0)
+            switch outcome {
             case .routed(let assignments):
                 record.outcomes.append(IssueState.routed.rawValue)
-                record.eventData.append(routedEventJSON(assignments, revision: revision, router: router))
+                record.eventData.append(routedEventJSON(assignments, revision: revision, router: router, plan: plan))
                 for a in assignments {
                     record.assignmentIssues.append(id)
                     record.assignmentKinds.append(a.targetKind.rawValue)
@@ -155,13 +184,23 @@ public struct RoutingStore: Sendable {
         return (record, counts)
     }
 
-    static func routedEventJSON(_ assignments: [Assignment], revision: Int64, router: String) -> String {
+    static func routedEventJSON(_ assignments: [Assignment], revision: Int64, router: String, plan: DeadlinePlan? = nil) -> String {
         let targets = assignments.map { a in
             var fields = #"{"kind":"\#(a.targetKind.rawValue)","code":\#(jsonString(a.targetCode)),"role":"\#(a.role.rawValue)""#
             if let rule = a.ruleID { fields += #","rule":\#(jsonString(rule))"# }
             return fields + "}"
         }
-        return #"{"directory_revision":\#(revision),"router":\#(jsonString(router)),"assignments":[\#(targets.joined(separator: ","))]}"#
+        var json = #"{"directory_revision":\#(revision),"router":\#(jsonString(router)),"assignments":[\#(targets.joined(separator: ","))]"#
+        if let plan {
+            json += #","acknowledge_due_at":"\#(timestamp(plan.acknowledgeDue))","resolve_due_at":"\#(timestamp(plan.resolveDue))""#
+            if let chain = plan.chain { json += #","chain":\#(jsonString(chain))"# }
+        }
+        return json + "}"
+    }
+
+    /// RFC 3339 in UTC with milliseconds, as events carry instants.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
     static func unroutableEventJSON(_ reason: String, revision: Int64, router: String) -> String {
@@ -195,62 +234,85 @@ public struct RoutingStore: Sendable {
 // The routing statements are named prepared statements: parsed and planned once per connection,
 // which matters at steady load, where every batch holds one issue.
 
-/// The row shape every claim returns: id, unit, sector, severity, directory revision.
+/// The row shape every claim returns: id, unit, sector, severity, reported at, directory revision.
 enum ClaimStatement {
-    typealias Row = (Int64, String, String, String, Int64)
+    typealias Row = (Int64, String, String, String, Date, Int64)
 }
 
-/// A claim or read of up to `limit` issues; they differ only in their SQL.
-protocol ClaimQuery: PostgresPreparedStatement where Row == ClaimStatement.Row {
+/// A statement whose only parameter is how many rows to take.
+protocol LimitedStatement: PostgresPreparedStatement {
     var limit: Int { get }
 }
 
-extension ClaimQuery {
+extension LimitedStatement {
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
         bindings.append(Int64(limit))
         return bindings
     }
+}
 
+/// A claim or read of up to `limit` issues; they differ only in their SQL.
+protocol ClaimQuery: LimitedStatement where Row == ClaimStatement.Row {}
+
+extension ClaimQuery {
     func decodeRow(_ row: PostgresRow) throws -> ClaimStatement.Row { try row.decode(ClaimStatement.Row.self) }
 }
 
 /// New issues, oldest first, skipping those another router holds.
 struct ClaimReported: ClaimQuery {
-    static let name = "escalated_claim_reported_v1"
+    static let name = "escalated_claim_reported_v2"
     static let sql = """
         WITH c AS (
-            SELECT id, unit_code, sector_code, severity FROM escalated.issues
+            SELECT id, unit_code, sector_code, severity, created_at FROM escalated.issues
              WHERE state = 'reported' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
         )
-        SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
+        SELECT c.id, c.unit_code, c.sector_code, c.severity, c.created_at, m.revision FROM c, escalated.directory_meta m
         """
     var limit: Int
 }
 
 /// Parked issues last tried under an older directory revision.
 struct ClaimUnroutable: ClaimQuery {
-    static let name = "escalated_claim_unroutable_v1"
+    static let name = "escalated_claim_unroutable_v2"
     static let sql = """
         WITH c AS (
-            SELECT id, unit_code, sector_code, severity FROM escalated.issues
+            SELECT id, unit_code, sector_code, severity, created_at FROM escalated.issues
              WHERE state = 'unroutable' AND route_revision < (SELECT revision FROM escalated.directory_meta)
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
         )
-        SELECT c.id, c.unit_code, c.sector_code, c.severity, m.revision FROM c, escalated.directory_meta m
+        SELECT c.id, c.unit_code, c.sector_code, c.severity, c.created_at, m.revision FROM c, escalated.directory_meta m
         """
     var limit: Int
 }
 
 /// The parts both routing writes share: decisions from arrays, the issue update, the inserts.
 enum RoutingSQL {
-    static let decisions = "SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS d(id, outcome, data)"
+    /// Instants travel as seconds since 1970, 0 for none.
+    static let decisions = """
+        SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $10::float8[], $11::float8[], $12::text[], $13::float8[])
+            AS d(id, outcome, data, ack, resolve, chain, next)
+        """
     static let setOutcome = """
         SET state = d.outcome,
             routed_at = CASE WHEN d.outcome = 'routed' THEN clock_timestamp() END,
             route_revision = $1,
             version = i.version + 1,
-            updated_at = clock_timestamp()
+            updated_at = clock_timestamp(),
+            acknowledge_due_at = to_timestamp(nullif(d.ack, 0)),
+            resolve_due_at = to_timestamp(nullif(d.resolve, 0)),
+            due_at = to_timestamp(nullif(d.ack, 0)),
+            chain_code = nullif(d.chain, ''),
+            next_escalation_at = to_timestamp(nullif(d.next, 0)),
+            next_level = CASE WHEN d.next <> 0 THEN 1 END,
+            next_repeat = CASE WHEN d.next <> 0 THEN 0 END,
+            next_level_start = to_timestamp(nullif(d.next, 0))
+        """
+    /// Escalators sleep at most a poll interval (at most a minute): a deadline set nearer than
+    /// that wakes them, farther ones are found by their next look.
+    static let wakeEscalators = """
+        SELECT pg_notify('escalated_wakeup', 'deadlines') FROM d WHERE d.next <> 0
+           AND to_timestamp(d.next) < now() + interval '1 minute' LIMIT 1
         """
     static let assignments = """
         INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, rule_id)
@@ -262,12 +324,13 @@ enum RoutingSQL {
 
 /// Writes a batch's outcome in one statement: new states, assignments and events.
 struct RecordRouting: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_v1"
+    static let name = "escalated_record_routing_v2"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
         issues AS (UPDATE escalated.issues i \(RoutingSQL.setOutcome) FROM d WHERE i.id = d.id),
-        assignments AS (\(RoutingSQL.assignments))
-        \(RoutingSQL.events)
+        assignments AS (\(RoutingSQL.assignments)),
+        events AS (\(RoutingSQL.events))
+        \(RoutingSQL.wakeEscalators)
         """
     typealias Row = Void
     var revision: Int64
@@ -279,6 +342,10 @@ struct RecordRouting: PostgresPreparedStatement {
     var assignmentCodes: [String]
     var assignmentRoles: [String]
     var assignmentRules: [String]
+    var acknowledgeDue: [Double]
+    var resolveDue: [Double]
+    var chains: [String]
+    var nextEscalation: [Double]
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -291,6 +358,10 @@ struct RecordRouting: PostgresPreparedStatement {
         bindings.append(assignmentCodes)
         bindings.append(assignmentRoles)
         bindings.append(assignmentRules)
+        bindings.append(acknowledgeDue)
+        bindings.append(resolveDue)
+        bindings.append(chains)
+        bindings.append(nextEscalation)
         return bindings
     }
 
@@ -299,9 +370,9 @@ struct RecordRouting: PostgresPreparedStatement {
 
 /// New issues, oldest first, read without locking (the latency path decides before it locks).
 struct PeekReported: ClaimQuery {
-    static let name = "escalated_peek_reported_v1"
+    static let name = "escalated_peek_reported_v2"
     static let sql = """
-        SELECT i.id, i.unit_code, i.sector_code, i.severity, m.revision
+        SELECT i.id, i.unit_code, i.sector_code, i.severity, i.created_at, m.revision
           FROM escalated.issues i, escalated.directory_meta m
          WHERE i.state = 'reported' ORDER BY i.id LIMIT $1
         """
@@ -311,7 +382,7 @@ struct PeekReported: ClaimQuery {
 /// Writes decisions only for issues still `reported` and not held by another router, locking
 /// them first; one autocommit statement. Returns how many were routed and parked.
 struct RecordRoutingIfReported: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_if_reported_v1"
+    static let name = "escalated_record_routing_if_reported_v2"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
         locked AS (
@@ -326,10 +397,14 @@ struct RecordRoutingIfReported: PostgresPreparedStatement {
             RETURNING d.outcome
         ),
         assignments AS (\(RoutingSQL.assignments) JOIN locked l ON l.id = a.i),
-        events AS (\(RoutingSQL.events) JOIN locked l ON l.id = d.id)
-        SELECT count(*) FILTER (WHERE outcome = 'routed')::int8, count(*) FILTER (WHERE outcome = 'unroutable')::int8 FROM issues
+        events AS (\(RoutingSQL.events) JOIN locked l ON l.id = d.id),
+        wake AS (\(RoutingSQL.wakeEscalators))
+        SELECT count(*) FILTER (WHERE outcome = 'routed')::int8, count(*) FILTER (WHERE outcome = 'unroutable')::int8,
+               (SELECT count(*) FROM wake)::int8
+          FROM issues
         """
-    typealias Row = (Int, Int)
+    /// Routed, parked, and whether escalators were woken.
+    typealias Row = (Int, Int, Int)
     var record: RecordRouting
 
     init(_ record: RecordRouting) {

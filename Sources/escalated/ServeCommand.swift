@@ -37,18 +37,27 @@ struct DaemonOptions: ParsableArguments {
             config.logLevel = try CLI.logLevel(logLevel, default: .info)
             if let poll = pollInterval ?? env["ESCALATED_POLL_INTERVAL"], !poll.isEmpty {
                 config.router.pollInterval = try Configuration.parseDuration(poll, name: "the poll interval")
+                guard config.router.pollInterval <= .seconds(60) else {
+                    throw SettingsError("the poll interval must be at most 1m (got '\(poll)')")
+                }
+                config.escalator.pollInterval = config.router.pollInterval
             }
             if let hold = env["ESCALATED_TEST_HOLD_AFTER_CLAIM"], !hold.isEmpty {
                 config.router.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_AFTER_CLAIM")
+            }
+            if let hold = env["ESCALATED_TEST_HOLD_ESCALATION"], !hold.isEmpty {
+                config.escalator.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_ESCALATION")
             }
         } catch let error as SettingsError {
             throw CLIError(error.message)
         }
         if let batch = try Self.wholeNumber(batchSize, variable: "ESCALATED_BATCH_SIZE", label: "the batch size", range: 1...10_000) {
             config.router.batchSize = batch
+            config.escalator.batchSize = batch
         }
         if let workers = try Self.wholeNumber(routerWorkers, variable: "ESCALATED_ROUTER_WORKERS", label: "the router workers", range: 1...16) {
             config.router.workers = workers
+            config.escalator.workers = workers
         }
         return config
     }

@@ -33,8 +33,8 @@ struct DirectoryValidationTests {
         d.units.append(Unit(code: "-lead", name: "  ", kind: .commune, area: "north"))
         d.people.append(Person(code: "p", name: "P", email: "not-an-email"))
         d.agencies[0].webhook = "ftp://x"
-        d.sectors[0].normal = Deadlines(acknowledgeMinutes: 600, resolveMinutes: 60)
-        d.sectors[1].urgent = Deadlines(acknowledgeMinutes: 0, resolveMinutes: 60)
+        d.sectors[0].normal = Deadlines(acknowledgeSeconds: 36000, resolveSeconds: 3600)
+        d.sectors[1].urgent = Deadlines(acknowledgeSeconds: 0, resolveSeconds: 3600)
         d.rules = [RoutingRule(id: "empty")]
         let fields = Set(d.problems().map { "\($0.entry)|\($0.field)" })
         #expect(fields.contains("units[3] (N1)|code"))

@@ -49,20 +49,20 @@ struct NewIssueTests {
 
 @Suite("Durations")
 struct DurationTextTests {
-    @Test("parses d, h, m largest first", arguments: [("4h", 240), ("90m", 90), ("1h30m", 90), ("2d", 2880), ("1d2h3m", 1563)])
-    func parses(text: String, minutes: Int) {
-        #expect(DurationText.minutes(text) == minutes)
+    @Test("parses d, h, m, s largest first", arguments: [("4h", 14400), ("90m", 5400), ("1h30m", 5400), ("2d", 172_800), ("1d2h3m4s", 93784), ("45s", 45)])
+    func parses(text: String, seconds: Int) {
+        #expect(DurationText.seconds(text) == seconds)
     }
 
-    @Test("refuses the rest", arguments: ["", "h", "4", "0m", "30m1h", "1h1h", "-4h", "4 h", "4H", "1.5h", "999999999h"])
+    @Test("refuses the rest", arguments: ["", "h", "4", "0m", "30m1h", "1h1h", "-4h", "4 h", "4H", "1.5h", "999999999h", "367d", "0s", "1s1m"])
     func refuses(text: String) {
-        #expect(DurationText.minutes(text) == nil)
+        #expect(DurationText.seconds(text) == nil)
     }
 
-    @Test("format round-trips through parse for every minute count up to 10 days")
+    @Test("format round-trips through parse for every second up to a day, and every minute up to 10 days")
     func roundTrip() {
-        for minutes in 1...(10 * 24 * 60) {
-            #expect(DurationText.minutes(DurationText.format(minutes: minutes)) == minutes)
+        for seconds in Array(1...86400) + (1...(10 * 24 * 60)).map({ $0 * 60 }) {
+            #expect(DurationText.seconds(DurationText.format(seconds: seconds)) == seconds)
         }
     }
 }

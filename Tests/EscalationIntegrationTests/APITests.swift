@@ -91,7 +91,7 @@ extension IntegrationTests {
                 ("bad severity", Array(#"{\#(good),"severity":"critical"}"#.utf8), Self.json, .unprocessableContent, "severity"),
                 ("unknown unit", Array(#"{"unit":"ZZ9","sector":"land","title":"t"}"#.utf8), Self.json, .unprocessableContent, "unit"),
                 ("malformed unit", Array(#"{"unit":"N 1","sector":"land","title":"t"}"#.utf8), Self.json, .unprocessableContent, "unit"),
-                ("unknown sector", Array(#"{"unit":"N1","sector":"roads","title":"t"}"#.utf8), Self.json, .unprocessableContent, "sector"),
+                ("unknown sector", Array(#"{"unit":"N1","sector":"rivers","title":"t"}"#.utf8), Self.json, .unprocessableContent, "sector"),
                 ("description too long", Array(#"{\#(good),"description":"\#(String(repeating: "a", count: 10_001))"}"#.utf8), Self.json, .unprocessableContent, "description"),
                 ("invalid UTF-8", Array(#"{"unit":"N1","sector":"land","title":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), Self.json, .badRequest, "body"),
                 ("not JSON", Array("unit=N1".utf8), Self.json, .badRequest, "body"),

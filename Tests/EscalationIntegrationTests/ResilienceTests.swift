@@ -50,6 +50,7 @@ extension IntegrationTests {
         static let openBatch = """
             SELECT count(*) FROM pg_stat_activity
              WHERE datname = current_database() AND application_name = 'escalated' AND state = 'idle in transaction'
+               AND xact_start < clock_timestamp() - interval '300 milliseconds'
             """
 
         /// One worker, batches of 100; each held batch sits in its transaction (test hook).

@@ -13,9 +13,9 @@ extension IntegrationTests {
             let migrator = Migrator(migrations: try Migrator.bundled())
             try await TestPostgres.withClient(settings) { client in
                 let before = try await migrator.status(client: client, logger: testLogger)
-                #expect(before.pending.map(\.version) == [1])
+                #expect(before.pending.map(\.version) == [1, 2])
                 #expect(before.problem?.contains("lacks migration 1 (init)") == true)
-                #expect(try await migrator.migrate(client: client, logger: testLogger) == [1])
+                #expect(try await migrator.migrate(client: client, logger: testLogger) == [1, 2])
                 #expect(try await migrator.migrate(client: client, logger: testLogger) == [])
                 #expect(try await migrator.status(client: client, logger: testLogger).isCurrent)
             }
@@ -37,7 +37,37 @@ extension IntegrationTests {
                 }
                 return try await group.reduce(into: [Int]()) { $0 += $1 }
             }
-            #expect(applied == [1])
+            #expect(applied.sorted() == [1, 2])
+        }
+
+        @Test("migration 2 upgrades a database in use: deadlines in minutes become seconds, issues keep their state")
+        func upgradeFromOne() async throws {
+            let settings = try await TestPostgres.freshDatabase(migrate: false)
+            let all = try Migrator.bundled()
+            let first = try await TestPostgres.withClient(settings) { client in
+                try await Migrator(migrations: [all[0]]).migrate(client: client, logger: testLogger)
+            }
+            #expect(first == [1])
+            for statement in [
+                "INSERT INTO escalated.people (ord, code, name) VALUES (0, 'p', 'P')",
+                "INSERT INTO escalated.areas (ord, code, name, member_code) VALUES (0, 'a', 'A', 'p')",
+                "INSERT INTO escalated.units (ord, code, name, kind, area_code) VALUES (0, 'U', 'U', 'commune', 'a')",
+                "INSERT INTO escalated.agencies (ord, code, name) VALUES (0, 'g', 'G')",
+                """
+                INSERT INTO escalated.sectors (ord, code, name_vi, name_en, agency_code, normal_ack_minutes, normal_resolve_minutes)
+                     VALUES (0, 's', 'S', 'S', 'g', 240, 2400)
+                """,
+                "INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('U', 's', 'old')",
+            ] {
+                try await TestPostgres.execute(settings, statement)
+            }
+            let (second, directory) = try await TestPostgres.withClient(settings) { client in
+                (try await Migrator(migrations: all).migrate(client: client, logger: testLogger),
+                 try await DirectoryStore(client: client).load(logger: testLogger).directory)
+            }
+            #expect(second == [2])
+            #expect(directory.sectors.first?.normal == Deadlines(acknowledgeSeconds: 4 * 3600, resolveSeconds: 40 * 3600))
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues WHERE state = 'reported' AND escalation_level = 0") == 1)
         }
 
         @Test("`serve` refuses to start on a database that lacks a migration, and says which")
@@ -124,6 +154,74 @@ extension IntegrationTests {
                 #expect(problems.contains("bad.yaml:13: units[1] (u2): area: unknown area 'nowhere'"), "\(problems)")
                 #expect(problems.contains("bad.yaml:19: sectors[0] (s1): agency: unknown agency 'a1'"), "\(problems)")
             }
+        }
+
+        @Test("bad calendars, groups and chains in a directory file are refused with file:line, entry and field")
+        func escalationFileErrors() throws {
+            let base = """
+                people:
+                  - {code: p1, name: P}
+                areas: [{code: a1, name: A, member: p1}]
+                units: [{code: u1, name: U, kind: commune, area: a1}]
+                agencies: [{code: g1, name: G}]
+                sectors: [{code: s1, name: {vi: S, en: S}, agency: g1}]
+                """
+            let shapes = base + """
+
+                calendars:
+                  - code: c1
+                    time_zone: Asia/Ho_Chi_Minh
+                    hours:
+                      mon: ["07:30-11:30", "7:30-17:00"]
+                      sunday: ["08:00-12:00"]
+                    holidays: ["2025-02-30"]
+                chains:
+                  - code: ch1
+                    name: C
+                    levels:
+                      - notify: [agency, boss]
+                        repeat: {every: often, times: 2}
+                """
+            do {
+                _ = try DirectoryFile.parse(shapes, file: "esc.yaml")
+                Issue.record("expected the file to be refused")
+            } catch {
+                let problems = error.problems.joined(separator: "\n")
+                #expect(problems.contains("esc.yaml:11: calendars[0] (c1): hours.mon: '7:30-17:00' is not a span of hours such as 07:30-11:30"), "\(problems)")
+                #expect(problems.contains("esc.yaml:12: calendars[0] (c1): hours: sunday: unknown field"), "\(problems)")
+                #expect(problems.contains("esc.yaml:13: calendars[0] (c1): holidays: '2025-02-30' is not a date"), "\(problems)")
+                #expect(problems.contains("esc.yaml:18: chains[0] (ch1): levels[0].notify: 'boss' is not agency, member, group:CODE or person:CODE"), "\(problems)")
+                #expect(problems.contains("esc.yaml:19: chains[0] (ch1): levels[0].repeat.every: 'often' is not a duration"), "\(problems)")
+            }
+            let meanings = base + """
+
+                defaults: {calendar: c1, chain: ch1}
+                calendars:
+                  - code: c1
+                    time_zone: Asia/Lao_Cai
+                    hours: {mon: ["08:00-12:00", "11:00-14:00"]}
+                groups:
+                  - {code: g1, name: G1, members: [p1], includes: [g2]}
+                  - {code: g2, name: G2, includes: [g1]}
+                chains:
+                  - code: ch1
+                    name: C
+                    levels:
+                      - notify: []
+                """
+            do {
+                _ = try DirectoryFile.parse(meanings, file: "esc.yaml")
+                Issue.record("expected the file to be refused")
+            } catch {
+                let problems = error.problems.joined(separator: "\n")
+                #expect(problems.contains("esc.yaml:9: calendars[0] (c1): time_zone: 'Asia/Lao_Cai' is not an IANA time zone"), "\(problems)")
+                #expect(problems.contains("esc.yaml:13: groups[0] (g1): includes: includes itself through a cycle of groups"), "\(problems)")
+                #expect(problems.contains("esc.yaml:16: chains[0] (ch1): levels[0].notify: a level must notify someone"), "\(problems)")
+            }
+            // The shipped sample, with its calendar, group and chain, reads back to itself.
+            let sample = try SampleDirectory.load()
+            #expect(!sample.calendars.isEmpty && !sample.chains.isEmpty && !sample.groups.isEmpty)
+            #expect(try DirectoryFile.parse(DirectoryFile.render(sample), file: "rendered.yaml") == sample)
         }
 
         @Test("the SQL splitter keeps dollar quotes, strings and comments whole")

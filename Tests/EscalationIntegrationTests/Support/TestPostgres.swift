@@ -128,11 +128,17 @@ enum TestPostgres {
     }
 
     /// Inserts `count` issues the way another system would (plain SQL), in one statement.
-    static func insertIssues(_ settings: DatabaseSettings, count: Int, unit: String = "N1", sector: String = "land") async throws {
+    static func insertIssues(_ settings: DatabaseSettings, count: Int, unit: String = "N1", sector: String = "land", severity: String = "normal") async throws {
         try await execute(settings, """
-            INSERT INTO escalated.issues (unit_code, sector_code, title)
-            SELECT '\(unit)', '\(sector)', 'report ' || g FROM generate_series(1, \(count)) g
+            INSERT INTO escalated.issues (unit_code, sector_code, title, severity)
+            SELECT '\(unit)', '\(sector)', 'report ' || g, '\(severity)' FROM generate_series(1, \(count)) g
             """)
+    }
+
+    /// Inserts `count` urgent `roads` issues in one statement: one report time, so one set of
+    /// deadlines (acknowledge 2 s after the report) and one escalation schedule for all.
+    static func insertFastIssues(_ settings: DatabaseSettings, count: Int) async throws {
+        try await insertIssues(settings, count: count, sector: "roads", severity: "urgent")
     }
 
     static let routedCount = "SELECT count(*) FROM escalated.issues WHERE state = 'routed'"
@@ -180,9 +186,35 @@ enum TestDirectory {
             agencies: [Agency(code: "land-dept", name: "Sở Nông nghiệp và Môi trường", emails: ["land@example.org"]),
                        Agency(code: "health-dept", name: "Sở Y tế")],
             sectors: [Sector(code: "land", nameVi: "Đất đai", nameEn: "Land", agency: "land-dept",
-                             normal: Deadlines(acknowledgeMinutes: 240, resolveMinutes: 2400)),
-                      Sector(code: "health", nameVi: "Y tế", nameEn: "Health", agency: "health-dept")],
-            rules: rules
+                             normal: Deadlines(acknowledgeSeconds: 4 * 3600, resolveSeconds: 40 * 3600)),
+                      Sector(code: "health", nameVi: "Y tế", nameEn: "Health", agency: "health-dept"),
+                      // Deadlines of seconds, counted in real time (urgent), for the escalation tests.
+                      Sector(code: "roads", nameVi: "Giao thông", nameEn: "Roads", agency: "land-dept",
+                             urgent: Deadlines(acknowledgeSeconds: 2, resolveSeconds: 30), chain: "fast")],
+            rules: rules,
+            calendars: [officeHours],
+            groups: [SupervisorGroup(code: "supervisors", name: "Giám sát", members: ["office"])],
+            chains: [EscalationChain(code: "standard", name: "Cơ quan → Ủy viên → Giám sát", levels: [
+                EscalationLevel(notify: [.agency], repeatEverySeconds: 2 * 3600, repeatTimes: 2),
+                EscalationLevel(afterSeconds: 8 * 3600, notify: [.member]),
+                EscalationLevel(afterSeconds: 8 * 3600, notify: [.group("supervisors")]),
+            ]), fastChain],
+            defaults: EscalationDefaults(calendar: "office", chain: "standard")
         )
     }
+
+    /// From a missed deadline T: the agency at T and again at T+1s, the member at T+2s, the
+    /// supervisors at T+4s.
+    static let fastChain = EscalationChain(code: "fast", name: "Fast", levels: [
+        EscalationLevel(notify: [.agency], repeatEverySeconds: 1, repeatTimes: 1),
+        EscalationLevel(afterSeconds: 2, notify: [.member]),
+        EscalationLevel(afterSeconds: 2, notify: [.group("supervisors")]),
+    ])
+
+    /// Monday to Friday 07:30-11:30 and 13:30-17:00 in Vietnam.
+    static let officeHours: CalendarDefinition = {
+        let day = [WorkingHours("07:30-11:30")!, WorkingHours("13:30-17:00")!]
+        return CalendarDefinition(code: "office", timeZone: "Asia/Ho_Chi_Minh", weekly: [2: day, 3: day, 4: day, 5: day, 6: day],
+                                  holidays: [LocalDate("2025-09-02")!])
+    }()
 }

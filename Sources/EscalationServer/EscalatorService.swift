@@ -1,0 +1,93 @@
+public import EscalationStore
+public import Logging
+import Metrics
+public import ServiceLifecycle
+import Synchronization
+
+/// Fires every due escalation step once, on time.
+///
+/// It sleeps until the earliest pending step (asked of the database, whose clock is the clock),
+/// at most a poll interval, or until woken: by a `deadlines` notification (a writer set a step
+/// due within a minute) and after every reconnect. Each wake-up fires batches until nothing more
+/// is due; while batches come back full, `workers` batches run at once.
+public final class EscalatorService: Service {
+    private let store: EscalatorStore
+    private let configuration: EscalatorConfiguration
+    private let logger: Logger
+    private let wake = WakeSignal()
+    private let timer = Mutex<Task<Void, Never>?>(nil)
+    private let fired = Counter(label: "escalated_escalations_total")
+    private let failures = Counter(label: "escalated_escalator_errors_total")
+    private let batchTimer = Timer(label: "escalated_escalator_batch_seconds")
+
+    public init(store: EscalatorStore, configuration: EscalatorConfiguration, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// A deadline may have been set earlier, or the listener reconnected: look again now.
+    public func wakeUp() {
+        wake.signal()
+    }
+
+    public func run() async throws {
+        wake.signal()
+        for await _ in wake.stream.cancelOnGracefulShutdown() {
+            await drain()
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            await planNextLook()
+        }
+        timer.withLock { $0?.cancel() }
+        logger.info("escalator stopped")
+    }
+
+    private func drain() async {
+        await drainBatches(workers: configuration.workers) { await self.fireOneBatch() }
+    }
+
+    /// Fires one batch; true when it was full (there may be more).
+    private func fireOneBatch() async -> Bool {
+        let hold = configuration.holdAfterClaim.map { duration in
+            { @Sendable in _ = try? await Task.sleep(for: duration) }
+        }
+        let started = ContinuousClock.now
+        do {
+            let result = try await store.fireBatch(limit: configuration.batchSize, hold: hold, logger: logger)
+            if result.claimed > 0 {
+                batchTimer.recordInterval(since: started)
+                fired.increment(by: result.fired)
+                logger.debug("fired a batch", metadata: ["escalator.claimed": "\(result.claimed)", "escalator.fired": "\(result.fired)"])
+            }
+            return result.claimed == configuration.batchSize
+        } catch {
+            failures.increment()
+            logger.error("escalation batch failed; will retry", metadata: NotificationListener.errorMetadata(error))
+            try? await Task.sleep(for: .milliseconds(200))
+            return false
+        }
+    }
+
+    /// Schedules the next look: at the earliest pending step, or after a poll interval.
+    private func planNextLook() async {
+        var delay = configuration.pollInterval
+        do {
+            if let seconds = try await store.secondsUntilNextStep(logger: logger) {
+                // A step already due that this daemon could not claim is held by another
+                // escalator: look again shortly rather than spin.
+                let next = seconds <= 0 ? .milliseconds(50) : Duration.milliseconds(Int64((seconds * 1000).rounded(.up)) + 1)
+                delay = min(delay, next)
+            }
+        } catch {
+            logger.warning("could not read the next deadline; polling", metadata: NotificationListener.errorMetadata(error))
+        }
+        let task = Task { [wake] in
+            do { try await Task.sleep(for: delay) } catch { return }
+            wake.signal()
+        }
+        timer.withLock { previous in
+            previous?.cancel()
+            previous = task
+        }
+    }
+}
