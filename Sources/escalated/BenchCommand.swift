@@ -18,7 +18,7 @@ import PostgresNIO
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure routing: backlog throughput, steady-load latency, the insert ceiling and daemon memory.",
+        abstract: "Measure routing (backlog, steady load, insert ceiling, memory) and escalation (steps due among many open issues, a burst).",
         discussion: "Starts its own PostgreSQL (fsync on) in a temporary folder and runs `escalated serve` as a child process. Build in release mode: `swift run -c release escalated bench`."
     )
 
@@ -27,7 +27,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Reports per second in the steady scenario.") var rate: Int = 200
     @Option(help: "Concurrent single-row inserters in the ceiling scenario.") var inserters: Int = 8
     @Option(help: "Router batch size given to the daemon (the daemon's default).") var batchSize: Int = 1000
-    @Option(help: "Scenarios to run: all, or a comma-separated list of backlog, steady, ceiling.") var scenario: String = "all"
+    @Option(help: "Scenarios to run: all, or a comma-separated list of backlog, steady, ceiling, escalation, burst.") var scenario: String = "all"
+    @Option(help: "Open issues in the escalation scenario, comma-separated (one run each).") var open: String = "100000,1000000"
+    @Option(help: "Steps falling due within one minute in the escalation scenario.") var due: Int = 10_000
+    @Option(help: "Steps due at one instant in the burst scenario.") var burst: Int = 50_000
     @Flag(help: "Also run the steady load on the backlog's database, right after it (dead index entries not yet vacuumed).") var afterBacklog = false
 
     func validate() throws {
@@ -35,10 +38,15 @@ struct BenchCommand: AsyncParsableCommand {
         guard (5...600).contains(seconds) else { throw ValidationError("--seconds must be from 5 to 600") }
         guard (1...5000).contains(rate) else { throw ValidationError("--rate must be from 1 to 5000") }
         guard (1...64).contains(inserters) else { throw ValidationError("--inserters must be from 1 to 64") }
-        let known: Set<String> = ["all", "backlog", "steady", "ceiling"]
+        let known: Set<String> = ["all", "backlog", "steady", "ceiling", "escalation", "burst"]
         for name in scenario.split(separator: ",") where !known.contains(String(name)) {
-            throw ValidationError("--scenario '\(name)' is not one of all, backlog, steady, ceiling")
+            throw ValidationError("--scenario '\(name)' is not one of all, backlog, steady, ceiling, escalation, burst")
         }
+        for text in open.split(separator: ",") {
+            guard let n = Int(text), (1000...10_000_000).contains(n) else { throw ValidationError("--open takes numbers from 1000 to 10000000, comma-separated") }
+        }
+        guard (1...1_000_000).contains(due) else { throw ValidationError("--due must be from 1 to 1000000") }
+        guard (1...1_000_000).contains(burst) else { throw ValidationError("--burst must be from 1 to 1000000") }
     }
 
     func run() async throws {
@@ -48,7 +56,8 @@ struct BenchCommand: AsyncParsableCommand {
         let folder = NSTemporaryDirectory() + "escalated-bench-\(getpid())"
         let cluster = try PostgresCluster.start(
             dataDirectory: folder,
-            settings: ["track_commit_timestamp": "on", "max_connections": "100", "shared_buffers": "256MB"],
+            settings: ["track_commit_timestamp": "on", "max_connections": "100", "shared_buffers": "256MB",
+                       "shared_preload_libraries": "pg_stat_statements"],
             logger: logger
         )
         defer {
@@ -64,6 +73,7 @@ struct BenchCommand: AsyncParsableCommand {
             _ = try cluster.psql("CREATE DATABASE \(name)")
             let settings = try DatabaseSettings(url: cluster.url(database: name))
             try await Daemon.withClient(settings, applicationName: "escalated-bench", logger: logger) { client in
+                try await client.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", logger: logger)
                 try await Migrator(migrations: try Migrator.bundled()).migrate(client: client, logger: logger)
                 _ = try await DirectoryStore(client: client).importDirectory(try SampleDirectory.load(), logger: logger)
             }
@@ -81,6 +91,14 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if all || wanted.contains("ceiling") {
             try await database("ceiling").ceiling(inserters: inserters, seconds: seconds, into: &report)
+        }
+        if all || wanted.contains("escalation") {
+            for (index, text) in open.split(separator: ",").enumerated() {
+                try await database("escalation\(index)").escalation(open: Int(text)!, due: due, into: &report)
+            }
+        }
+        if all || wanted.contains("burst") {
+            try await database("burst").burst(count: burst, into: &report)
         }
         print(report.render())
     }

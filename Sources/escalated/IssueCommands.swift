@@ -58,18 +58,19 @@ struct IssuesCommand: AsyncParsableCommand {
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List issues, newest first.")
+        static let configuration = CommandConfiguration(abstract: "List issues, newest first (with --overdue: past their deadline, the longest overdue first).")
 
         @Option(help: "Only this unit.") var unit: String?
         @Option(help: "Only this sector.") var sector: String?
         @Option(help: "Only issues routed to this agency.") var agency: String?
         @Option(help: "Only this state (reported, routed, unroutable, ...).") var state: String?
+        @Flag(help: "Only issues past their running deadline, the longest overdue first.") var overdue = false
         @Option(help: "At most this many (1 to 200, default 50).") var limit: Int = 50
         @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            var filter = IssueFilter(unit: unit, sector: sector, agency: agency, limit: limit)
+            var filter = IssueFilter(unit: unit, sector: sector, agency: agency, overdue: overdue, limit: limit)
             for (name, value) in [("unit", unit), ("sector", sector), ("agency", agency)] {
                 if let value, !Code.isValid(value) { throw CLIError("--\(name) '\(value)' is not a valid code") }
             }
@@ -122,6 +123,14 @@ struct IssuesCommand: AsyncParsableCommand {
             print("issue \(issue.id): \(issue.title)")
             print("  unit \(issue.unit), sector \(issue.sector), \(issue.severity.rawValue), state \(issue.state.rawValue), version \(issue.version)")
             if !issue.description.isEmpty { print("  \(issue.description)") }
+            let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+            if let ack = issue.deadlines.acknowledgeDueAt, let resolve = issue.deadlines.resolveDueAt {
+                print("deadlines: acknowledge by \(ack.formatted(iso)), resolve by \(resolve.formatted(iso))\(issue.deadlines.overdue ? " (overdue)" : "")")
+            }
+            if let chain = issue.escalation.chain {
+                let next = issue.escalation.next.map { ", next: level \($0.level)\($0.repeat > 0 ? " reminder \($0.repeat)" : "") at \($0.at.formatted(iso))" } ?? ""
+                print("escalation: chain \(chain), level \(issue.escalation.level)\(next)")
+            }
             print("assignments:")
             for a in issue.assignments ?? [] {
                 print("  \(a.role.rawValue.padding(8)) \(a.kind.rawValue):\(a.code)\(a.rule.map { " (rule \($0))" } ?? "")")
