@@ -28,10 +28,6 @@ struct IssuesController: Sendable {
 
     // MARK: POST /v1/issues/{id}/{action}
 
-    /// The longest resolution, reason or actor accepted, in characters.
-    static let maximumReasonLength = 5000
-    static let maximumActorLength = 200
-
     func act(_ name: String, _ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try Self.issueID(context)
         if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
@@ -53,25 +49,26 @@ struct IssuesController: Sendable {
         for key in object.keys.sorted() where !allowed.contains(key) {
             throw APIError.badRequest(key, "unknown field (expected \(allowed.sorted().joined(separator: ", ")))")
         }
-        func text(_ field: String, limit: Int) throws -> String {
-            let value = try Self.string(object, field, required: true)?.precomposedStringWithCanonicalMapping
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            guard !value.isEmpty else { throw APIError.invalid(field, "must not be empty") }
-            guard value.count <= limit else { throw APIError.invalid(field, "is longer than \(limit) characters") }
-            return value
+        func text(_ field: String) throws -> String {
+            do {
+                return try ActionText.reason(try Self.string(object, field, required: true) ?? "", field: field)
+            } catch let error as FieldError {
+                throw APIError.invalid(error.field, error.message)
+            }
         }
         var actor = "api"
         if object["actor"] != nil {
-            actor = try text("actor", limit: Self.maximumActorLength)
-            guard !actor.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw APIError.invalid("actor", "must not contain control characters")
+            do {
+                actor = try ActionText.actor(try Self.string(object, "actor", required: true) ?? "")
+            } catch let error as FieldError {
+                throw APIError.invalid(error.field, error.message)
             }
         }
         let action: LifecycleStore.Action
         switch name {
         case "acknowledge": action = .acknowledge
-        case "resolve": action = .resolve(resolution: try text("resolution", limit: Self.maximumReasonLength))
-        case "reopen": action = .reopen(reason: try text("reason", limit: Self.maximumReasonLength))
+        case "resolve": action = .resolve(resolution: try text("resolution"))
+        case "reopen": action = .reopen(reason: try text("reason"))
         case "close": action = .close
         default:
             let which = try Self.string(object, "deadline", required: true) ?? ""
@@ -80,7 +77,7 @@ struct IssuesController: Sendable {
             guard let seconds = DurationText.seconds(by) else {
                 throw APIError.invalid("by", "'\(by)' is not a duration such as 4h, 90m, 1h30m, 2d or 30s")
             }
-            action = .extend(deadline: clock, bySeconds: seconds, reason: try text("reason", limit: Self.maximumReasonLength))
+            action = .extend(deadline: clock, bySeconds: seconds, reason: try text("reason"))
         }
         do {
             try await lifecycle.perform(action, issue: id, actor: actor, logger: context.logger)

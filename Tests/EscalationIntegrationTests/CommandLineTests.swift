@@ -85,6 +85,39 @@ extension IntegrationTests {
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 0)
         }
 
+        @Test("issue actions from the shell: acknowledge, extend, resolve, reopen, close; refusals exit 2 with one sentence")
+        func actions() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await InProcessDaemon.with(settings) { _ in
+                try await TestPostgres.insertIssues(settings, count: 1)
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
+            }
+            let env = ["DATABASE_URL": settings.url]
+            let steps: [([String], Int32, String)] = [
+                (["issues", "acknowledge", "1", "--actor", "so-nong-nghiep"], 0, "issue 1 is acknowledged"),
+                (["issues", "acknowledge", "1"], 2, "issue 1 is acknowledged; acknowledge applies to routed issues"),
+                (["issues", "extend", "1", "--deadline", "resolve", "--by", "soon", "--reason", "x"], 2, "--by 'soon' is not a duration"),
+                (["issues", "extend", "1", "--deadline", "resolve", "--by", "2h", "--reason", "Chờ ý kiến Sở Tài chính"], 0, "issue 1 is acknowledged"),
+                (["issues", "resolve", "1", "--resolution", "   "], 2, "--resolution must not be empty"),
+                (["issues", "close", "1"], 2, "issue 1 is acknowledged; close applies to resolved issues"),
+                (["issues", "resolve", "1", "--resolution", "Đã giải quyết"], 0, "issue 1 is resolved"),
+                (["issues", "reopen", "1", "--reason", "Chưa dứt điểm", "--actor", "N1"], 0, "issue 1 is reopened"),
+                (["issues", "resolve", "1", "--resolution", "Xong"], 0, "issue 1 is resolved"),
+                (["issues", "close", "1"], 0, "issue 1 is closed"),
+                (["issues", "acknowledge", "42"], 2, "issue 42 does not exist"),
+                (["issues", "show", "1"], 0, "escalation: chain standard, level 0"),
+            ]
+            for (arguments, status, message) in steps {
+                let (exit, log) = try await run(arguments, environment: env)
+                #expect(exit == status, "\(arguments): \(log)")
+                #expect(log.contains(message), "\(arguments): \(log)")
+            }
+            #expect(try await TestPostgres.strings(settings, "SELECT kind || ' ' || actor FROM escalated.events WHERE issue_id = 1 ORDER BY id") == [
+                "reported sql", "routed router", "acknowledged so-nong-nghiep", "deadline_extended cli", "resolved cli",
+                "reopened N1", "resolved cli", "closed cli",
+            ])
+        }
+
         @Test("`directory import` reports file:line problems with exit 2 and writes nothing; a good file imports once")
         func directoryImport() async throws {
             let settings = try await TestPostgres.freshDatabase(directory: nil)
