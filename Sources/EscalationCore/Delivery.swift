@@ -1,3 +1,9 @@
+/// How a message reaches its recipient.
+public enum DeliveryChannel: String, Sendable, Hashable, CaseIterable, Codable {
+    case email
+    case webhook
+}
+
 /// What one attempt to deliver a message came to.
 public enum DeliveryOutcome: Sendable, Equatable {
     /// Accepted by the server; its answer.

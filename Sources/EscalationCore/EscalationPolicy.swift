@@ -31,6 +31,8 @@ public struct EscalationPolicy: Sendable {
     private let chains: [String: EscalationChain]
     private let groupMembers: [String: [String]]
     private let defaults: EscalationDefaults
+    private let people: [String: Person]
+    private let agencies: [String: Agency]
 
     /// Compiles the calendars over a window around `now` (60 days back, 800 ahead); instants
     /// outside it are still answered, more slowly.
@@ -58,6 +60,19 @@ public struct EscalationPolicy: Sendable {
         }
         groupMembers = members
         defaults = directory.defaults
+        people = Dictionary(directory.people.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
+        agencies = Dictionary(directory.agencies.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// How a recipient can be told: `email` when the directory has an address for it, `webhook`
+    /// for an agency with a webhook; empty when neither (the message is parked as dead, visibly).
+    public func channels(_ recipient: Notified) -> [DeliveryChannel] {
+        switch recipient.kind {
+        case .person: return people[recipient.code]?.email == nil ? [] : [.email]
+        case .agency:
+            guard let agency = agencies[recipient.code] else { return [] }
+            return (agency.emails.isEmpty ? [] : [.email]) + (agency.webhook == nil ? [] : [.webhook])
+        }
     }
 
     /// The counted time of a sector's issues of a severity.

@@ -57,13 +57,14 @@ public struct EscalatorStore: Sendable {
                 let time = policy.time(sector: issue.sector, severity: issue.severity)
                 // A chain removed or shortened since the step was planned: nothing left to fire.
                 let exists = chain.map { issue.level <= $0.levels.count } ?? false
-                let notified = exists ? policy.recipients(chain: issue.chain ?? "", level: issue.level, agency: issue.agency, member: issue.member) : []
+                let notified = (exists ? policy.recipients(chain: issue.chain ?? "", level: issue.level, agency: issue.agency, member: issue.member) : [])
+                    .map { ($0, policy.channels($0)) }
                 let next = exists ? chain?.step(after: step, time: time) : nil
                 write.append(
                     id: issue.id, step: step, fire: exists, clock: issue.clock, chain: issue.chain ?? "",
                     notified: notified, next: next)
             }
-            for try await fired in try await connection.execute(write, logger: logger) { result.fired = fired }
+            for try await (fired, _) in try await connection.execute(write, logger: logger) { result.fired = fired }
             return result
         }
     }
@@ -139,9 +140,10 @@ struct ClaimDue: LimitedStatement {
 ///
 /// `escalations` takes each (issue, level, repeat) once: a step already recorded is not recorded
 /// again, and its event and outbox rows are not written again; the issue still moves on.
-/// Returns how many steps were recorded.
+/// Returns how many steps were recorded. Recipients without an address get a dead outbox row
+/// saying so, visible to operators.
 struct RecordEscalations: PostgresPreparedStatement {
-    static let name = "escalated_record_escalations_v1"
+    static let name = "escalated_record_escalations_v2"
     static let sql = """
         WITH f AS (
             SELECT * FROM unnest($2::bigint[], $3::int[], $4::int[], $5::float8[], $6::text[], $7::text[], $8::text[], $9::bool[],
@@ -174,14 +176,19 @@ struct RecordEscalations: PostgresPreparedStatement {
             RETURNING id, issue_id, data
         ),
         outbox AS (
-            INSERT INTO escalated.outbox (issue_id, event_id, kind, recipient_kind, recipient_code, data)
+            INSERT INTO escalated.outbox (issue_id, event_id, kind, recipient_kind, recipient_code, data, channel, state, last_answer)
             SELECT ev.issue_id, ev.id, CASE WHEN (ev.data->>'repeat')::int = 0 THEN 'escalated' ELSE 'reminder' END,
-                   r.kind, r.code, ev.data
-              FROM ev, jsonb_to_recordset(ev.data->'notified') AS r(kind text, code text)
-        )
-        SELECT count(*)::int8 FROM ins
+                   r.kind, r.code, ev.data, c.channel, CASE WHEN c.channel = 'none' THEN 'dead' ELSE 'pending' END,
+                   CASE WHEN c.channel = 'none' THEN 'no email address or webhook in the directory' END
+              FROM ev, jsonb_to_recordset(ev.data->'notified') AS r(kind text, code text, channels text[]),
+                   LATERAL unnest(CASE WHEN cardinality(r.channels) > 0 THEN r.channels ELSE ARRAY['none'] END) AS c(channel)
+            RETURNING channel
+        ),
+        wake_outbox AS (SELECT pg_notify('escalated_wakeup', 'outbox') FROM outbox WHERE channel <> 'none' LIMIT 1)
+        SELECT (SELECT count(*) FROM ins)::int8, (SELECT count(*) FROM wake_outbox)::int8
         """
-    typealias Row = Int
+    /// Steps recorded, and whether deliverers were woken.
+    typealias Row = (Int, Int)
 
     var escalator: String
     var ids: [Int64] = []
@@ -201,14 +208,18 @@ struct RecordEscalations: PostgresPreparedStatement {
         self.escalator = escalator
     }
 
-    mutating func append(id: Int64, step: EscalationStep, fire: Bool, clock: DeadlineClock, chain: String, notified: [Notified], next: EscalationStep?) {
+    mutating func append(id: Int64, step: EscalationStep, fire: Bool, clock: DeadlineClock, chain: String,
+                         notified: [(Notified, [DeliveryChannel])], next: EscalationStep?) {
         ids.append(id)
         levels.append(Int32(step.level))
         repeats.append(Int32(step.repeatIndex))
         due.append(step.at.timeIntervalSince1970)
         clocks.append(clock.rawValue)
         chains.append(chain)
-        self.notified.append("[" + notified.map { #"{"kind":"\#($0.kind.rawValue)","code":\#(RoutingStore.jsonString($0.code))}"# }.joined(separator: ",") + "]")
+        self.notified.append("[" + notified.map { recipient, channels in
+            let list = channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",")
+            return #"{"kind":"\#(recipient.kind.rawValue)","code":\#(RoutingStore.jsonString(recipient.code)),"channels":[\#(list)]}"#
+        }.joined(separator: ",") + "]")
         self.fire.append(fire)
         nextAt.append(next?.at.timeIntervalSince1970 ?? 0)
         nextLevels.append(Int32(next?.level ?? 0))
@@ -234,5 +245,5 @@ struct RecordEscalations: PostgresPreparedStatement {
         return b
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

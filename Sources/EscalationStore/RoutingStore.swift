@@ -167,6 +167,15 @@ public struct RoutingStore: Sendable {
             case .routed(let assignments):
                 record.outcomes.append(IssueState.routed.rawValue)
                 record.eventData.append(routedEventJSON(assignments, revision: revision, router: router, plan: plan))
+                for a in assignments where a.role == .agency {
+                    let channels = compiled.policy.channels(Notified(kind: a.targetKind, code: a.targetCode))
+                    for channel in channels.isEmpty ? ["none"] : channels.map(\.rawValue) {
+                        record.noteIssues.append(id)
+                        record.noteKinds.append(a.targetKind.rawValue)
+                        record.noteCodes.append(a.targetCode)
+                        record.noteChannels.append(channel)
+                    }
+                }
                 for a in assignments {
                     record.assignmentIssues.append(id)
                     record.assignmentKinds.append(a.targetKind.rawValue)
@@ -319,18 +328,33 @@ enum RoutingSQL {
         SELECT a.i, a.k, a.c, a.r, nullif(a.u, '')
           FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS a(i, k, c, r, u)
         """
-    static let events = "INSERT INTO escalated.events (issue_id, kind, actor, data) SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d"
+    /// The routing events; `join` limits them (to the issues locked by the write).
+    static func events(_ join: String = "") -> String {
+        "INSERT INTO escalated.events (issue_id, kind, actor, data) SELECT d.id, d.outcome, 'router', d.data::jsonb FROM d \(join) RETURNING id, issue_id, data"
+    }
+    /// One outbox row per channel of each routed issue's agency, beside its `routed` event.
+    static let notes = """
+        INSERT INTO escalated.outbox (issue_id, event_id, kind, recipient_kind, recipient_code, data, channel, state, last_answer)
+        SELECT n.i, e.id, 'routed', n.k, n.c, e.data, n.ch, CASE WHEN n.ch = 'none' THEN 'dead' ELSE 'pending' END,
+               CASE WHEN n.ch = 'none' THEN 'no email address or webhook in the directory' END
+          FROM unnest($14::bigint[], $15::text[], $16::text[], $17::text[]) AS n(i, k, c, ch) JOIN events e ON e.issue_id = n.i
+        RETURNING channel
+        """
+    static let wakeDeliverers = "SELECT pg_notify('escalated_wakeup', 'outbox') FROM notes WHERE channel <> 'none' LIMIT 1"
 }
 
 /// Writes a batch's outcome in one statement: new states, assignments and events.
 struct RecordRouting: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_v2"
+    static let name = "escalated_record_routing_v3"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
         issues AS (UPDATE escalated.issues i \(RoutingSQL.setOutcome) FROM d WHERE i.id = d.id),
         assignments AS (\(RoutingSQL.assignments)),
-        events AS (\(RoutingSQL.events))
-        \(RoutingSQL.wakeEscalators)
+        events AS (\(RoutingSQL.events())),
+        notes AS (\(RoutingSQL.notes)),
+        wake AS (\(RoutingSQL.wakeEscalators)),
+        wake_outbox AS (\(RoutingSQL.wakeDeliverers))
+        SELECT (SELECT count(*) FROM wake), (SELECT count(*) FROM wake_outbox)
         """
     typealias Row = Void
     var revision: Int64
@@ -346,6 +370,10 @@ struct RecordRouting: PostgresPreparedStatement {
     var resolveDue: [Double]
     var chains: [String]
     var nextEscalation: [Double]
+    var noteIssues: [Int64] = []
+    var noteKinds: [String] = []
+    var noteCodes: [String] = []
+    var noteChannels: [String] = []
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -362,6 +390,10 @@ struct RecordRouting: PostgresPreparedStatement {
         bindings.append(resolveDue)
         bindings.append(chains)
         bindings.append(nextEscalation)
+        bindings.append(noteIssues)
+        bindings.append(noteKinds)
+        bindings.append(noteCodes)
+        bindings.append(noteChannels)
         return bindings
     }
 
@@ -382,7 +414,7 @@ struct PeekReported: ClaimQuery {
 /// Writes decisions only for issues still `reported` and not held by another router, locking
 /// them first; one autocommit statement. Returns how many were routed and parked.
 struct RecordRoutingIfReported: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_if_reported_v2"
+    static let name = "escalated_record_routing_if_reported_v3"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
         locked AS (
@@ -397,13 +429,15 @@ struct RecordRoutingIfReported: PostgresPreparedStatement {
             RETURNING d.outcome
         ),
         assignments AS (\(RoutingSQL.assignments) JOIN locked l ON l.id = a.i),
-        events AS (\(RoutingSQL.events) JOIN locked l ON l.id = d.id),
-        wake AS (\(RoutingSQL.wakeEscalators))
+        events AS (\(RoutingSQL.events("JOIN locked l ON l.id = d.id"))),
+        notes AS (\(RoutingSQL.notes)),
+        wake AS (\(RoutingSQL.wakeEscalators)),
+        wake_outbox AS (\(RoutingSQL.wakeDeliverers))
         SELECT count(*) FILTER (WHERE outcome = 'routed')::int8, count(*) FILTER (WHERE outcome = 'unroutable')::int8,
-               (SELECT count(*) FROM wake)::int8
+               (SELECT count(*) FROM wake)::int8 + (SELECT count(*) FROM wake_outbox)::int8
           FROM issues
         """
-    /// Routed, parked, and whether escalators were woken.
+    /// Routed, parked, and how many wake-ups were sent (escalators, deliverers).
     typealias Row = (Int, Int, Int)
     var record: RecordRouting
 

@@ -42,7 +42,9 @@ extension IntegrationTests {
             try await Task.sleep(for: .seconds(1))
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.escalations") == 4000)
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.events WHERE kind = 'escalated'") == 4000)
-            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.outbox") == 4000)
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.outbox WHERE kind IN ('escalated', 'reminder')") == 4000)
+            // Routing told each agency once, by email (the test directory gives it an address).
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.outbox WHERE kind = 'routed' AND channel = 'email'") == 1000)
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.escalations WHERE fired_at < due_at") == 0)
             #expect(try await TestPostgres.scalar(settings, Self.offSchedule) == 0)
             #expect(try await TestPostgres.scalar(settings, """
@@ -53,12 +55,12 @@ extension IntegrationTests {
             // Who was told what: the agency twice, the member, then the supervisors' group.
             #expect(try await TestPostgres.strings(settings, """
                 SELECT line || ' ' || count(*) FROM (
-                    SELECT e.level || '.' || e.repeat || ' ' || o.recipient_kind || ':' || o.recipient_code || ' ' || o.kind AS line
+                    SELECT e.level || '.' || e.repeat || ' ' || o.recipient_kind || ':' || o.recipient_code || ' ' || o.kind || ' ' || o.channel || ' ' || o.state AS line
                       FROM escalated.outbox o JOIN escalated.escalations e ON e.issue_id = o.issue_id
                        AND (o.data->>'level')::int = e.level AND (o.data->>'repeat')::int = e.repeat
                 ) t GROUP BY line ORDER BY line
-                """) == ["1.0 agency:land-dept escalated 1000", "1.1 agency:land-dept reminder 1000",
-                         "2.0 person:m-north escalated 1000", "3.0 person:office escalated 1000"])
+                """) == ["1.0 agency:land-dept escalated email pending 1000", "1.1 agency:land-dept reminder email pending 1000",
+                         "2.0 person:m-north escalated none dead 1000", "3.0 person:office escalated email pending 1000"])
             let lateness = try await TestPostgres.strings(settings, """
                 SELECT count(DISTINCT escalator) || ' escalators; late by p50 '
                        || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM fired_at - due_at)) * 1000) || ' ms, p99 '
@@ -88,7 +90,7 @@ extension IntegrationTests {
             try await Task.sleep(for: .milliseconds(500))
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.escalations") == 20)
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.events WHERE kind = 'escalated'") == 20)
-            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.outbox") == 20)
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.outbox WHERE kind <> 'routed'") == 20)
             #expect(try await TestPostgres.scalar(settings, Self.offSchedule) == 0)
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit() == 0)
