@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Pure domain: values, routing decisions, validation. No I/O, no database.
@@ -58,12 +59,27 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedFiles"]
         ),
+        // Delivering the outbox: message templates, the SMTP client, the file transport.
+        .target(
+            name: "EscalationDelivery",
+            dependencies: [
+                "EscalationCore",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedFiles"]
+        ),
         // Long-running services (listener, router), HTTP API, configuration, wiring.
         .target(
             name: "EscalationServer",
             dependencies: [
                 "EscalationCore",
                 "EscalationStore",
+                "EscalationDelivery",
                 "PostgresCluster",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -109,6 +125,7 @@ let package = Package(
                 "EscalationCore",
                 "EscalationStore",
                 "EscalationServer",
+                "EscalationDelivery",
                 "PostgresCluster",
                 "escalated",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -116,6 +133,8 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The SMTP server the email hook tests run (aiosmtpd), found beside its Swift driver.
+            exclude: ["Support/smtp_server.py"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -2,7 +2,8 @@ import Foundation
 import PackagePlugin
 
 /// Embeds package files into a target as base64 literals: `sql/*.sql` into EscalationStore
-/// (the migrations) and `deploy/directory/*.yaml` into EscalationServer (the sample directory).
+/// (the migrations), `deploy/directory/*.yaml` into EscalationServer (the sample directory) and
+/// `templates/*.mustache` into EscalationDelivery (the message templates).
 @main
 struct EmbedFiles: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -11,6 +12,7 @@ struct EmbedFiles: BuildToolPlugin {
         switch target.name {
         case "EscalationStore": (folder, suffix, enumName) = ("sql", ".sql", "EmbeddedMigrations")
         case "EscalationServer": (folder, suffix, enumName) = ("deploy/directory", ".yaml", "EmbeddedDirectories")
+        case "EscalationDelivery": (folder, suffix, enumName) = ("templates", ".mustache", "EmbeddedTemplates")
         default: return []
         }
         let directory = root.appending(path: folder)

@@ -12,6 +12,7 @@ public struct Configuration: Sendable {
     public var migrate: Bool = false
     public var router = RouterConfiguration()
     public var escalator = EscalatorConfiguration()
+    public var deliverer = DelivererConfiguration()
     public var listener = ListenerConfiguration()
     public var logLevel: Logger.Level = .info
 

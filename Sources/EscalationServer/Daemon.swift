@@ -1,3 +1,4 @@
+import EscalationDelivery
 public import EscalationStore
 public import Hummingbird
 public import Logging
@@ -23,7 +24,7 @@ public enum Daemon {
 
     /// The application: run it with `runService()` (signals) or inside a test's service group.
     ///
-    /// Services start in dependency order (pool, listener, router, escalator, then HTTP) and stop in reverse.
+    /// Services start in dependency order (pool, listener, router, escalator, deliverer, then HTTP) and stop in reverse.
     /// `onServerRunning` receives the bound port (useful when the configured port is 0).
     public static func buildApplication(
         _ configuration: Configuration,
@@ -46,6 +47,16 @@ public enum Daemon {
             configuration: configuration.escalator,
             logger: logger.with("service", "escalator")
         )
+        let transport: (any MailTransport)? = switch configuration.deliverer.mail?.transport {
+        case .smtp(let settings)?: SMTPTransport(settings: settings)
+        case .folder(let folder)?: FileMailTransport(folder: folder)
+        case nil: nil
+        }
+        let deliverer = DelivererService(
+            store: DeliveryStore(client: client, instance: configuration.router.instanceName),
+            client: client, cache: cache, templates: try MessageTemplates.bundled(), transport: transport,
+            configuration: configuration.deliverer, logger: logger.with("service", "deliverer")
+        )
         let listener = NotificationListener(
             settings: configuration.database,
             client: client,
@@ -57,18 +68,21 @@ public enum Daemon {
                     routerService.requestSweep()
                     escalator.wakeUp()
                 case "deadlines": escalator.wakeUp()
+                case "outbox": deliverer.wakeUp()
                 default: routerService.wakeUp()
                 }
             },
             onConnected: {
                 routerService.requestSweep()
                 escalator.wakeUp()
+                deliverer.wakeUp()
             }
         )
 
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(MetricsMiddleware())
         IssuesController(issues: IssueStore(client: client), lifecycle: LifecycleStore(client: client, cache: cache)).addRoutes(to: router)
+        DeliveriesController(deliveries: DeliveryStore(client: client, instance: configuration.router.instanceName)).addRoutes(to: router)
         HealthController(
             client: client,
             migrator: Migrator(migrations: try Migrator.bundled()),
@@ -82,7 +96,7 @@ public enum Daemon {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger.with("service", "http")
         )
-        app.addServices(client, listener, routerService, escalator)
+        app.addServices(client, listener, routerService, escalator, deliverer)
         return app
     }
 

@@ -2,7 +2,6 @@ public import EscalationStore
 public import Logging
 import Metrics
 public import ServiceLifecycle
-import Synchronization
 
 /// Fires every due escalation step once, on time.
 ///
@@ -15,7 +14,7 @@ public final class EscalatorService: Service {
     private let configuration: EscalatorConfiguration
     private let logger: Logger
     private let wake = WakeSignal()
-    private let timer = Mutex<Task<Void, Never>?>(nil)
+    private let timer = WakeTimer()
     private let fired = Counter(label: "escalated_escalations_total")
     private let failures = Counter(label: "escalated_escalator_errors_total")
     private let batchTimer = Timer(label: "escalated_escalator_batch_seconds")
@@ -38,7 +37,7 @@ public final class EscalatorService: Service {
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             await planNextLook()
         }
-        timer.withLock { $0?.cancel() }
+        timer.cancel()
         logger.info("escalator stopped")
     }
 
@@ -70,24 +69,12 @@ public final class EscalatorService: Service {
 
     /// Schedules the next look: at the earliest pending step, or after a poll interval.
     private func planNextLook() async {
-        var delay = configuration.pollInterval
+        var seconds: Double?
         do {
-            if let seconds = try await store.secondsUntilNextStep(logger: logger) {
-                // A step already due that this daemon could not claim is held by another
-                // escalator: look again shortly rather than spin.
-                let next = seconds <= 0 ? .milliseconds(50) : Duration.milliseconds(Int64((seconds * 1000).rounded(.up)) + 1)
-                delay = min(delay, next)
-            }
+            seconds = try await store.secondsUntilNextStep(logger: logger)
         } catch {
             logger.warning("could not read the next deadline; polling", metadata: NotificationListener.errorMetadata(error))
         }
-        let task = Task { [wake] in
-            do { try await Task.sleep(for: delay) } catch { return }
-            wake.signal()
-        }
-        timer.withLock { previous in
-            previous?.cancel()
-            previous = task
-        }
+        timer.schedule(wake, secondsUntilDue: seconds, poll: configuration.pollInterval, retryDue: .milliseconds(50))
     }
 }

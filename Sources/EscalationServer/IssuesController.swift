@@ -315,6 +315,10 @@ struct IssuesController: Sendable {
 
     /// Runs a store call, turning database trouble into 503 without echoing it.
     func storeCall<T>(_ context: BasicRequestContext, _ body: () async throws -> T) async throws -> T {
+        try await Self.storeCall(context, body)
+    }
+
+    static func storeCall<T>(_ context: BasicRequestContext, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as APIError {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A coalescing wake-up: any number of signals while the consumer is busy count as one.
 ///
 /// Notifications, the poll ticker and the catch-up after a (re)connect all feed the same signal,
@@ -13,5 +15,32 @@ public final class WakeSignal: Sendable {
     /// Asks the consumer to run once more (soon, or right after its current run).
     public func signal() {
         continuation.yield()
+    }
+}
+
+/// Signals a ``WakeSignal`` once after a delay; scheduling again replaces the pending wake-up.
+final class WakeTimer: Sendable {
+    private let pending = Mutex<Task<Void, Never>?>(nil)
+
+    /// Plans the next look: `secondsUntilDue` from now (asked of the database; nil when nothing
+    /// waits), at most `poll`; when something is already due but was not claimable (another
+    /// daemon holds it), after `retryDue`, so the loop never spins.
+    func schedule(_ signal: WakeSignal, secondsUntilDue: Double?, poll: Duration, retryDue: Duration) {
+        var delay = poll
+        if let seconds = secondsUntilDue {
+            delay = min(delay, seconds <= 0 ? retryDue : .milliseconds(Int64((seconds * 1000).rounded(.up)) + 1))
+        }
+        let task = Task {
+            do { try await Task.sleep(for: delay) } catch { return }
+            signal.signal()
+        }
+        pending.withLock { previous in
+            previous?.cancel()
+            previous = task
+        }
+    }
+
+    func cancel() {
+        pending.withLock { $0?.cancel() }
     }
 }

@@ -10,6 +10,7 @@ public final class RoutingTableCache: Sendable {
     public struct Compiled: Sendable {
         public var table: RoutingTable
         public var policy: EscalationPolicy
+        public var directory: Directory
     }
 
     private let state = Mutex<(revision: Int64, compiled: Compiled, at: ContinuousClock.Instant)?>(nil)
@@ -26,7 +27,8 @@ public final class RoutingTableCache: Sendable {
             return cached.compiled
         }
         let loaded = try await DirectoryStore.load(connection: connection, logger: logger)
-        let compiled = Compiled(table: RoutingTable(directory: loaded.directory), policy: EscalationPolicy(directory: loaded.directory, now: Date()))
+        let compiled = Compiled(table: RoutingTable(directory: loaded.directory), policy: EscalationPolicy(directory: loaded.directory, now: Date()),
+                                directory: loaded.directory)
         state.withLock { $0 = (loaded.revision, compiled, .now) }
         logger.info("directory compiled", metadata: ["directory.revision": "\(loaded.revision)"])
         return compiled

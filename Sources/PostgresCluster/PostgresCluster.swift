@@ -184,7 +184,7 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Asks the kernel for a free port on 127.0.0.1.
-    static func freeLoopbackPort() throws(ClusterError) -> Int {
+    public static func freeLoopbackPort() throws(ClusterError) -> Int {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else

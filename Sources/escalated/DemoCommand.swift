@@ -52,6 +52,11 @@ struct DemoCommand: AsyncParsableCommand {
             config.database = try DatabaseSettings(url: started.url(database: "escalated"))
             urlFile = folder + "/" + Self.urlFileName
         }
+        // Without a mail server, the demo writes each email as an .eml file beside its cluster.
+        if config.deliverer.mail == nil {
+            let folder = (dataDir ?? PostgresCluster.defaultDemoDirectory()) + "/mail"
+            config.deliverer.mail = try DaemonOptions.mail(CLI.environment, defaultFolder: folder)
+        }
         defer {
             if let urlFile { unlink(urlFile) }
             if let cluster {
@@ -71,8 +76,12 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let database = config.database
         let host = config.httpHost
+        let mailFolder: String? = if case .folder(let folder)? = config.deliverer.mail?.transport { folder } else { nil }
+        if config.httpPort != 0, CLI.environment["ESCALATED_PUBLIC_URL"]?.isEmpty ?? true {
+            config.deliverer.publicURL = "http://\(host.contains(":") ? "[\(host)]" : host):\(config.httpPort)"
+        }
         let app = try Daemon.buildApplication(config, logger: logger, registry: registry) { port in
-            Self.printBanner(host: host, port: port, database: database)
+            Self.printBanner(host: host, port: port, database: database, mail: mailFolder)
         }
         try await ShutdownPolicy.run(app, logger: logger)
     }
@@ -87,7 +96,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    static func printBanner(host: String, port: Int, database: DatabaseSettings) {
+    static func printBanner(host: String, port: Int, database: DatabaseSettings, mail: String?) {
         let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
         print("""
 
@@ -100,7 +109,7 @@ struct DemoCommand: AsyncParsableCommand {
               List what is routed: curl -s '\(base)/v1/issues?state=routed'
               Health:              curl -s \(base)/readyz
               From the shell:      escalated issues list    (uses this demo's database)
-              Database:            export DATABASE_URL=\(database.url)
+              Database:            export DATABASE_URL=\(database.url)\(mail.map { "\n              Emails (as files):   \($0)" } ?? "")
 
             Press Ctrl-C to stop (PostgreSQL stops with it; the data stays for the next run).
 

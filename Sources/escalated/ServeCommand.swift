@@ -1,4 +1,6 @@
 import ArgumentParser
+import EscalationCore
+import EscalationDelivery
 import EscalationServer
 import EscalationStore
 import Foundation
@@ -45,6 +47,16 @@ struct DaemonOptions: ParsableArguments {
             if let hold = env["ESCALATED_TEST_HOLD_AFTER_CLAIM"], !hold.isEmpty {
                 config.router.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_AFTER_CLAIM")
             }
+            config.deliverer.mail = try Self.mail(env)
+            config.deliverer.publicURL = env["ESCALATED_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? "http://\(config.httpHost.contains(":") ? "[\(config.httpHost)]" : config.httpHost):\(config.httpPort)"
+            if let lease = env["ESCALATED_DELIVERY_LEASE"], !lease.isEmpty {
+                let duration = try Configuration.parseDuration(lease, name: "ESCALATED_DELIVERY_LEASE")
+                config.deliverer.leaseSeconds = max(1, Int(duration.components.seconds))
+            }
+            if let hold = env["ESCALATED_TEST_HOLD_DELIVERY"], !hold.isEmpty {
+                config.deliverer.holdAfterSend = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_DELIVERY")
+            }
             if let hold = env["ESCALATED_TEST_HOLD_ESCALATION"], !hold.isEmpty {
                 config.escalator.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_ESCALATION")
             }
@@ -60,6 +72,25 @@ struct DaemonOptions: ParsableArguments {
             config.escalator.workers = workers
         }
         return config
+    }
+
+    /// The email hook from ESCALATED_SMTP_URL (or ESCALATED_MAIL_DIR) and ESCALATED_MAIL_FROM; nil when neither is set.
+    static func mail(_ env: [String: String], defaultFolder: String? = nil) throws -> MailConfiguration? {
+        let fromText = env["ESCALATED_MAIL_FROM"].flatMap { $0.isEmpty ? nil : $0 } ?? "escalated@localhost.localdomain"
+        guard let from = MailAddress(name: "escalated", address: fromText) else {
+            throw SettingsError("ESCALATED_MAIL_FROM must be an email address such as escalated@example.org (got '\(fromText)')")
+        }
+        if let url = env["ESCALATED_SMTP_URL"], !url.isEmpty {
+            do {
+                return MailConfiguration(transport: .smtp(try SMTPSettings(url: url)), from: from)
+            } catch {
+                throw SettingsError(error.description)
+            }
+        }
+        if let folder = env["ESCALATED_MAIL_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) ?? defaultFolder {
+            return MailConfiguration(transport: .folder(folder), from: from)
+        }
+        return nil
     }
 
     /// A whole-number setting: the flag, else the environment variable (empty means unset), checked against `range`.

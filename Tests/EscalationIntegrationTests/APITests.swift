@@ -11,9 +11,10 @@ extension IntegrationTests {
     /// The HTTP API over real HTTP (HummingbirdTesting's live mode), with the router running.
     @Suite("HTTP API")
     struct APITests {
-        static func app(_ settings: DatabaseSettings) throws -> some ApplicationProtocol {
+        static func app(_ settings: DatabaseSettings, configure: (inout Configuration) -> Void = { _ in }) throws -> some ApplicationProtocol {
             var config = Configuration(database: settings)
             config.httpPort = 0
+            configure(&config)
             return try Daemon.buildApplication(config, logger: testLogger)
         }
 

@@ -177,7 +177,7 @@ struct TestFailure: Error, CustomStringConvertible {
 enum TestDirectory {
     static func make(rules: [RoutingRule] = [], extraUnits: [EscalationCore.Unit] = []) -> Directory {
         Directory(
-            people: [Person(code: "m-north", name: "Thành viên phụ trách khu Bắc"), Person(code: "m-south", name: "Member South"),
+            people: [Person(code: "m-north", name: "Thành viên phụ trách khu Bắc"), Person(code: "m-south", name: "Member South", email: "m-south@example.org", locale: .en),
                      Person(code: "office", name: "Văn phòng", email: "office@example.org")],
             areas: [Area(code: "north", name: "Khu vực Bắc", member: "m-north"), Area(code: "south", name: "South", member: "m-south")],
             units: [EscalationCore.Unit(code: "N1", name: "Xã Bắc 1", kind: .commune, area: "north"),

@@ -1,0 +1,132 @@
+public import EscalationCore
+public import Foundation
+import Mustache
+
+/// What a notification is about, as the templates see it.
+public struct NotificationContext: Sendable {
+    public var kind: String
+    public var issueID: Int64
+    public var title: String
+    public var description: String
+    public var unit: String
+    public var unitName: String
+    public var sector: String
+    public var sectorName: (vi: String, en: String)
+    public var severity: Severity
+    public var agencyName: String?
+    public var acknowledgeDue: Date?
+    public var resolveDue: Date?
+    /// For escalations and reminders: the level, the reminder number, the missed deadline.
+    public var level: Int?
+    public var reminder: Int?
+    public var clock: DeadlineClock?
+    public var due: Date?
+
+    public init(kind: String, issueID: Int64, title: String, description: String, unit: String, unitName: String, sector: String,
+                sectorName: (vi: String, en: String), severity: Severity, agencyName: String? = nil, acknowledgeDue: Date? = nil,
+                resolveDue: Date? = nil, level: Int? = nil, reminder: Int? = nil, clock: DeadlineClock? = nil, due: Date? = nil) {
+        self.kind = kind
+        self.issueID = issueID
+        self.title = title
+        self.description = description
+        self.unit = unit
+        self.unitName = unitName
+        self.sector = sector
+        self.sectorName = sectorName
+        self.severity = severity
+        self.agencyName = agencyName
+        self.acknowledgeDue = acknowledgeDue
+        self.resolveDue = resolveDue
+        self.level = level
+        self.reminder = reminder
+        self.clock = clock
+        self.due = due
+    }
+}
+
+/// A rendered message: subject, plain text, HTML.
+public struct RenderedMessage: Sendable, Equatable {
+    public var subject: String
+    public var text: String
+    public var html: String
+}
+
+/// The Mustache templates in `templates/` (embedded in the binary), Vietnamese and English, for
+/// each kind of notification: `LOCALE.KIND.PART.mustache`, PART being subject, text or html.
+/// Subjects and texts are plain text; HTML escapes every value.
+public struct MessageTemplates: Sendable {
+    public static let kinds = ["routed", "escalated", "reminder"]
+    private let library: MustacheLibrary
+
+    init(library: MustacheLibrary) {
+        self.library = library
+    }
+
+    /// The embedded templates; throws when one does not parse or one is missing.
+    public static func bundled() throws -> MessageTemplates {
+        var library = MustacheLibrary()
+        for file in EmbeddedTemplates.files {
+            guard let data = Data(base64Encoded: file.base64) else { continue }
+            try library.register(String(decoding: data, as: UTF8.self), named: String(file.name.dropLast(".mustache".count)))
+        }
+        let templates = MessageTemplates(library: library)
+        for locale in PersonLocale.allCases {
+            for kind in kinds {
+                for part in ["subject", "text", "html"] where library.getTemplate(named: "\(locale.rawValue).\(kind).\(part)") == nil {
+                    throw TemplateMissing(name: "\(locale.rawValue).\(kind).\(part)")
+                }
+            }
+        }
+        return templates
+    }
+
+    public struct TemplateMissing: Error, CustomStringConvertible {
+        public var name: String
+        public var description: String { "the message template \(name).mustache is missing" }
+    }
+
+    /// Renders `context` for a recipient reading `locale`, times shown in `timeZone`.
+    public func render(_ context: NotificationContext, locale: PersonLocale, recipient: String, timeZone: TimeZone, link: String) -> RenderedMessage? {
+        let vi = locale == .vi
+        func time(_ date: Date?) -> String { date.map { Self.format($0, timeZone: timeZone, vietnamese: vi) } ?? (vi ? "không có" : "none") }
+        var values: [String: Any] = [
+            "id": "\(context.issueID)",
+            "title": context.title,
+            "description": context.description,
+            "unit": context.unit,
+            "unit_name": context.unitName,
+            "sector": context.sector,
+            "sector_name": vi ? context.sectorName.vi : context.sectorName.en,
+            "severity_text": context.severity == .urgent ? (vi ? "khẩn" : "urgent") : (vi ? "thường" : "normal"),
+            "recipient": recipient,
+            "link": link,
+            "acknowledge_due": time(context.acknowledgeDue),
+            "resolve_due": time(context.resolveDue),
+            "agency_name": context.agencyName ?? "",
+        ]
+        if let level = context.level { values["level"] = "\(level)" }
+        if let reminder = context.reminder { values["reminder"] = "\(reminder)" }
+        if let due = context.due { values["due"] = time(due) }
+        if let clock = context.clock {
+            values["missed"] = clock == .acknowledge ? (vi ? "tiếp nhận" : "acknowledged") : (vi ? "giải quyết" : "resolved")
+        }
+        let prefix = "\(locale.rawValue).\(context.kind)"
+        guard let subject = library.render(values, withTemplate: prefix + ".subject"),
+              let text = library.render(values, withTemplate: prefix + ".text"),
+              let html = library.render(values, withTemplate: prefix + ".html") else { return nil }
+        return RenderedMessage(subject: subject, text: text, html: html)
+    }
+
+    /// `11:30 17/06/2025 (GMT+7)` in Vietnamese, `2025-06-17 11:30 (GMT+7)` in English.
+    public static func format(_ date: Date, timeZone: TimeZone, vietnamese: Bool) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        let offset = timeZone.secondsFromGMT(for: date)
+        let zone = "GMT" + (offset == 0 ? "" : (offset > 0 ? "+" : "-") + "\(abs(offset) / 3600)" + (abs(offset) % 3600 == 0 ? "" : String(format: ":%02d", abs(offset) % 3600 / 60)))
+        if vietnamese {
+            return String(format: "%02d:%02d %02d/%02d/%04d", c.hour!, c.minute!, c.day!, c.month!, c.year!) + " (\(zone))"
+        }
+        return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!) + " (\(zone))"
+    }
+}

@@ -1,0 +1,282 @@
+public import EscalationCore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Where and how to reach the mail server: `ESCALATED_SMTP_URL`.
+///
+/// `smtp://[USER:PASSWORD@]HOST[:PORT][?starttls=required|opportunistic]` (port 25 by default,
+/// STARTTLS opportunistic by default) or `smtps://...` (TLS from the first byte, port 465).
+/// Certificates are verified against the system's trust roots.
+public struct SMTPSettings: Sendable, CustomStringConvertible {
+    public enum StartTLS: String, Sendable {
+        case required
+        case opportunistic
+    }
+
+    public var host: String
+    public var port: Int
+    public var implicitTLS: Bool
+    public var startTLS: StartTLS
+    public var username: String?
+    public var password: String?
+    /// The name this client gives in EHLO.
+    public var heloName: String = "localhost"
+    /// The longest any one step may take (connect, each reply).
+    public var timeout: Duration = .seconds(30)
+
+    public init(host: String, port: Int, implicitTLS: Bool = false, startTLS: StartTLS = .opportunistic, username: String? = nil, password: String? = nil) {
+        self.host = host
+        self.port = port
+        self.implicitTLS = implicitTLS
+        self.startTLS = startTLS
+        self.username = username
+        self.password = password
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads an `smtp://` or `smtps://` URL; the error names what is wrong, never the password.
+    public init(url text: String) throws(Invalid) {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), scheme == "smtp" || scheme == "smtps" else {
+            throw Invalid(description: "ESCALATED_SMTP_URL must look like smtp://user:password@host:587?starttls=required or smtps://host:465")
+        }
+        guard let host = components.host, !host.isEmpty else { throw Invalid(description: "ESCALATED_SMTP_URL has no host") }
+        let implicit = scheme == "smtps"
+        let port = components.port ?? (implicit ? 465 : 25)
+        guard (1...65535).contains(port) else { throw Invalid(description: "ESCALATED_SMTP_URL has a bad port") }
+        var startTLS = StartTLS.opportunistic
+        for item in components.queryItems ?? [] {
+            guard item.name == "starttls", let value = item.value.flatMap(StartTLS.init(rawValue:)) else {
+                throw Invalid(description: "ESCALATED_SMTP_URL accepts only starttls=required or starttls=opportunistic")
+            }
+            startTLS = value
+        }
+        self.init(host: host, port: port, implicitTLS: implicit, startTLS: startTLS,
+                  username: components.percentEncodedUser.flatMap { $0.removingPercentEncoding },
+                  password: components.percentEncodedPassword.flatMap { $0.removingPercentEncoding })
+    }
+
+    /// For logs: the server, never the credentials.
+    public var description: String { "\(implicitTLS ? "smtps" : "smtp")://\(host):\(port)" }
+}
+
+/// The email hook: sends each message over one SMTP session (RFC 5321) on SwiftNIO, with
+/// STARTTLS or implicit TLS (swift-nio-ssl), AUTH PLAIN or LOGIN, and a timeout on every step.
+///
+/// Replies decide the outcome: 2xx/3xx go on, 4xx is transient (retried), 5xx permanent; a
+/// connection that fails or a step that times out is transient.
+public struct SMTPTransport: MailTransport {
+    public let settings: SMTPSettings
+    public var name: String { "smtp" }
+    private let group: any EventLoopGroup
+
+    public init(settings: SMTPSettings) {
+        self.settings = settings
+        self.group = MultiThreadedEventLoopGroup.singleton
+    }
+
+    public func send(_ message: MailMessage) async -> DeliveryOutcome {
+        let session: SMTPSession
+        do {
+            session = try await SMTPSession.connect(settings: settings, group: group)
+        } catch {
+            return .transient("cannot connect to \(settings): \(error)")
+        }
+        defer { session.close() }
+        do {
+            return try await session.deliver(message)
+        } catch let failure as SMTPFailure {
+            return failure.outcome
+        } catch {
+            return .transient("SMTP session with \(settings) failed: \(error)")
+        }
+    }
+}
+
+/// A reply that ends a session early, with its outcome.
+struct SMTPFailure: Error {
+    var outcome: DeliveryOutcome
+}
+
+/// One SMTP reply: the code and its text lines.
+struct SMTPReply: Sendable {
+    var code: Int
+    var lines: [String]
+    var text: String { lines.joined(separator: " ") }
+}
+
+/// Splits the byte stream into replies (multi-line replies use `NNN-` on all but the last line).
+final class SMTPReplyDecoder: ByteToMessageDecoder {
+    typealias InboundOut = SMTPReply
+    private var lines: [String] = []
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let end = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+            if buffer.readableBytes > 64 * 1024 { throw SMTPProtocolError.lineTooLong }
+            return .needMoreData
+        }
+        let length = end - buffer.readerIndex + 1
+        var line = buffer.readString(length: length) ?? ""
+        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        guard line.count >= 3, let code = Int(line.prefix(3)) else { throw SMTPProtocolError.badReply(line) }
+        let separator = line.dropFirst(3).first
+        lines.append(String(line.dropFirst(4)))
+        if separator == "-" { return .continue }
+        context.fireChannelRead(wrapInboundOut(SMTPReply(code: code, lines: lines)))
+        lines = []
+        return .continue
+    }
+}
+
+enum SMTPProtocolError: Error, CustomStringConvertible {
+    case lineTooLong
+    case badReply(String)
+    case closed
+    case timeout(String)
+    case startTLSUnavailable
+
+    var description: String {
+        switch self {
+        case .lineTooLong: return "a reply line longer than 64 KiB"
+        case .badReply(let line): return "not an SMTP reply: \(line.prefix(100))"
+        case .closed: return "the server closed the connection"
+        case .timeout(let step): return "no reply to \(step) in time"
+        case .startTLSUnavailable: return "the server does not offer STARTTLS, which is required"
+        }
+    }
+}
+
+/// Hands each reply to the oldest waiting promise.
+final class SMTPReplyHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = SMTPReply
+    // Touched only on the channel's event loop.
+    private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
+    private var early: [SMTPReply] = []
+
+    func expect(_ promise: EventLoopPromise<SMTPReply>) {
+        if !early.isEmpty { promise.succeed(early.removeFirst()) } else { waiting.append(promise) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let reply = unwrapInboundIn(data)
+        if let promise = waiting.popFirst() { promise.succeed(reply) } else { early.append(reply) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        while let promise = waiting.popFirst() { promise.fail(error) }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        while let promise = waiting.popFirst() { promise.fail(SMTPProtocolError.closed) }
+        context.fireChannelInactive()
+    }
+}
+
+/// One connection to the server.
+final class SMTPSession: Sendable {
+    let channel: any Channel
+    let handler: SMTPReplyHandler
+    let settings: SMTPSettings
+
+    init(channel: any Channel, handler: SMTPReplyHandler, settings: SMTPSettings) {
+        self.channel = channel
+        self.handler = handler
+        self.settings = settings
+    }
+
+    static func tlsHandler(_ settings: SMTPSettings) throws -> NIOSSLClientHandler {
+        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
+        return try NIOSSLClientHandler(context: context, serverHostname: settings.host)
+    }
+
+    static func connect(settings: SMTPSettings, group: any EventLoopGroup) async throws -> SMTPSession {
+        let handler = SMTPReplyHandler()
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.nanoseconds(Int64(settings.timeout.components.seconds) * 1_000_000_000))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if settings.implicitTLS { try channel.pipeline.syncOperations.addHandler(try tlsHandler(settings)) }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPReplyDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: settings.host, port: settings.port).get()
+        return SMTPSession(channel: channel, handler: handler, settings: settings)
+    }
+
+    /// Sends `line` (CRLF added; nil to only wait, as for the greeting) and waits for the reply.
+    func command(_ line: String?, step: String) async throws -> SMTPReply {
+        let promise = channel.eventLoop.makePromise(of: SMTPReply.self)
+        let timeout = settings.timeout
+        channel.eventLoop.execute { [handler, channel] in
+            handler.expect(promise)
+            let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
+                promise.fail(SMTPProtocolError.timeout(step))
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in deadline.cancel() }
+            if let line { channel.writeAndFlush(ByteBuffer(string: line + "\r\n"), promise: nil) }
+        }
+        return try await promise.futureResult.get()
+    }
+
+    /// Runs a step; a reply outside 2xx/3xx ends the session with its outcome.
+    @discardableResult
+    func step(_ line: String?, _ name: String) async throws -> SMTPReply {
+        let reply = try await command(line, step: name)
+        guard (200..<400).contains(reply.code) else {
+            throw SMTPFailure(outcome: .smtp(code: reply.code, text: "\(name): \(reply.text)"))
+        }
+        return reply
+    }
+
+    func deliver(_ message: MailMessage) async throws -> DeliveryOutcome {
+        try await step(nil, "greeting")
+        var capabilities = try await step("EHLO \(settings.heloName)", "EHLO").lines.map { $0.uppercased() }
+        if !settings.implicitTLS {
+            let offered = capabilities.contains { $0.hasPrefix("STARTTLS") }
+            if offered {
+                try await step("STARTTLS", "STARTTLS")
+                let settings = self.settings
+                try await channel.eventLoop.submit { [channel] in
+                    try channel.pipeline.syncOperations.addHandler(try Self.tlsHandler(settings), position: .first)
+                }.get()
+                capabilities = try await step("EHLO \(settings.heloName)", "EHLO").lines.map { $0.uppercased() }
+            } else if settings.startTLS == .required {
+                throw SMTPFailure(outcome: .transient(SMTPProtocolError.startTLSUnavailable.description))
+            }
+        }
+        if let user = settings.username, let password = settings.password {
+            let auth = capabilities.first { $0.hasPrefix("AUTH") }?.split(separator: " ").map(String.init) ?? []
+            if auth.contains("PLAIN") || !auth.contains("LOGIN") {
+                let token = Data(("\0" + user + "\0" + password).utf8).base64EncodedString()
+                try await step("AUTH PLAIN " + token, "AUTH PLAIN")
+            } else {
+                try await step("AUTH LOGIN", "AUTH LOGIN")
+                try await step(Data(user.utf8).base64EncodedString(), "AUTH LOGIN user")
+                try await step(Data(password.utf8).base64EncodedString(), "AUTH LOGIN password")
+            }
+        }
+        try await step("MAIL FROM:<\(message.from.address)>", "MAIL FROM")
+        for recipient in message.to {
+            try await step("RCPT TO:<\(recipient.address)>", "RCPT TO")
+        }
+        try await step("DATA", "DATA")
+        // Dot-stuffing (RFC 5321 4.5.2), then the terminating dot.
+        let body = message.rendered().split(separator: "\r\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix(".") ? "." + $0 : String($0) }.joined(separator: "\r\n")
+        let reply = try await command(body + ".", step: "end of data")
+        _ = try? await command("QUIT", step: "QUIT")
+        return .smtp(code: reply.code, text: reply.text)
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}

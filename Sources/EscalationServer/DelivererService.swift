@@ -1,0 +1,220 @@
+public import EscalationCore
+public import EscalationDelivery
+public import EscalationStore
+import Foundation
+public import Logging
+import Metrics
+public import PostgresNIO
+public import ServiceLifecycle
+
+/// How the email hook sends.
+public struct MailConfiguration: Sendable {
+    /// `smtp`: a server; `file`: `.eml` files in a folder (the demo's default).
+    public enum Transport: Sendable {
+        case smtp(SMTPSettings)
+        case folder(String)
+    }
+
+    public var transport: Transport
+    public var from: MailAddress
+
+    public init(transport: Transport, from: MailAddress) {
+        self.transport = transport
+        self.from = from
+    }
+}
+
+/// How the deliverer claims and retries.
+public struct DelivererConfiguration: Sendable {
+    /// nil: no email transport is configured; email rows wait in the outbox, untouched.
+    public var mail: MailConfiguration?
+    /// Where links in messages point: the API's base URL.
+    public var publicURL: String = "http://127.0.0.1:8080"
+    /// Rows leased per round, and sent at once.
+    public var batchSize: Int = 50
+    public var concurrency: Int = 8
+    /// How long a lease lasts; a sender that has not recorded an outcome by then has lost the row.
+    public var leaseSeconds: Int = 120
+    public var retry = RetryPolicy()
+    /// The longest the deliverer sleeps without looking.
+    public var pollInterval: Duration = .seconds(2)
+    /// Test hook: wait this long after sending, before recording the outcome. Never set in production.
+    public var holdAfterSend: Duration?
+
+    public init() {}
+}
+
+/// Sends what the outbox holds: leases due rows, renders each message from its template in the
+/// recipient's language, sends it, and records the outcome, retrying with backoff and parking
+/// what keeps failing (or can never succeed) as dead.
+///
+/// Woken by `outbox` notifications (written with the rows), after every reconnect, by a timer at
+/// the earliest retry, and by the poll interval.
+public final class DelivererService: Service {
+    private let store: DeliveryStore
+    private let client: PostgresClient
+    private let cache: RoutingTableCache
+    private let templates: MessageTemplates
+    private let transport: (any MailTransport)?
+    private let configuration: DelivererConfiguration
+    private let logger: Logger
+    private let wake = WakeSignal()
+    private let timer = WakeTimer()
+    private let attemptsRecorder = Recorder(label: "escalated_delivery_attempts")
+
+    public init(store: DeliveryStore, client: PostgresClient, cache: RoutingTableCache, templates: MessageTemplates,
+                transport: (any MailTransport)?, configuration: DelivererConfiguration, logger: Logger) {
+        self.store = store
+        self.client = client
+        self.cache = cache
+        self.templates = templates
+        self.transport = transport
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Rows may be waiting.
+    public func wakeUp() {
+        wake.signal()
+    }
+
+    /// The channels this daemon serves.
+    var channels: [DeliveryChannel] { transport == nil ? [] : [.email] }
+
+    public func run() async throws {
+        guard !channels.isEmpty else {
+            logger.warning("no email transport configured (ESCALATED_SMTP_URL or ESCALATED_MAIL_DIR): emails wait in the outbox")
+            try? await gracefulShutdown()
+            return
+        }
+        wake.signal()
+        for await _ in wake.stream.cancelOnGracefulShutdown() {
+            await drainBatches(workers: 1) { await self.deliverOneBatch() }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            await planNextLook()
+        }
+        timer.cancel()
+        logger.info("deliverer stopped")
+    }
+
+    /// Leases and sends one batch; true when it was full.
+    private func deliverOneBatch() async -> Bool {
+        do {
+            let leased = try await store.lease(channels: channels, limit: configuration.batchSize, leaseSeconds: configuration.leaseSeconds, logger: logger)
+            guard let first = leased.first else { return false }
+            let compiled = try await client.withConnection { connection in
+                try await self.cache.compiled(revision: first.revision, connection: connection, logger: self.logger)
+            }
+            await withTaskGroup(of: Void.self) { group in
+                var running = 0
+                for row in leased {
+                    if running >= configuration.concurrency {
+                        await group.next()
+                        running -= 1
+                    }
+                    group.addTask { await self.deliver(row, directory: compiled.directory) }
+                    running += 1
+                }
+            }
+            return leased.count == configuration.batchSize
+        } catch {
+            logger.error("delivery batch failed; will retry", metadata: NotificationListener.errorMetadata(error))
+            try? await Task.sleep(for: .milliseconds(500))
+            return false
+        }
+    }
+
+    private func deliver(_ row: DeliveryStore.Leased, directory: Directory) async {
+        guard let transport, let mail = configuration.mail else { return }
+        let outcome: DeliveryOutcome
+        switch Self.message(for: row, directory: directory, from: mail.from, templates: templates, publicURL: configuration.publicURL) {
+        case .failure(let reason): outcome = .permanent(reason.text)
+        case .success(let message): outcome = await transport.send(message)
+        }
+        if let hold = configuration.holdAfterSend { try? await Task.sleep(for: hold) }
+        let decision = configuration.retry.decide(outcome, attempt: row.attempts, jitter: Double.random(in: 0...1))
+        let answer: String
+        switch outcome {
+        case .sent(let text), .transient(let text), .permanent(let text): answer = text
+        }
+        let result: String
+        switch decision {
+        case .sent: result = "sent"
+        case .retry: result = "retry"
+        case .dead: result = "dead"
+        }
+        Counter(label: "escalated_deliveries_total", dimensions: [("transport", transport.name), ("outcome", result)]).increment()
+        // Attempts a delivery took, recorded once it is final (sent or dead).
+        if case .retry = decision {} else { attemptsRecorder.record(row.attempts) }
+        do {
+            let held = try await store.record(id: row.id, decision: decision, answer: answer, transport: transport.name, logger: logger)
+            var metadata: Logger.Metadata = ["delivery.id": "\(row.id)", "delivery.outcome": "\(result)", "delivery.attempt": "\(row.attempts)"]
+            if !held { metadata["delivery.lease"] = "lost" }
+            if decision == .sent { logger.debug("delivered", metadata: metadata) } else { logger.warning("delivery failed: \(answer)", metadata: metadata) }
+        } catch {
+            // The lease runs out and the row comes due again: at most one more copy, same Message-ID.
+            logger.error("could not record a delivery's outcome", metadata: NotificationListener.errorMetadata(error))
+        }
+    }
+
+    struct Unsendable: Error {
+        var text: String
+    }
+
+    /// The email for a leased row, or why there can be none.
+    static func message(for row: DeliveryStore.Leased, directory: Directory, from: MailAddress, templates: MessageTemplates,
+                        publicURL: String) -> Result<MailMessage, Unsendable> {
+        var recipients: [MailAddress] = []
+        var name = row.recipientCode
+        var locale = PersonLocale.vi
+        switch row.recipientKind {
+        case .person:
+            guard let person = directory.people.first(where: { $0.code == row.recipientCode }) else {
+                return .failure(Unsendable(text: "person '\(row.recipientCode)' is no longer in the directory"))
+            }
+            name = person.name
+            locale = person.locale
+            if let email = person.email, let address = MailAddress(name: person.name, address: email) { recipients.append(address) }
+        case .agency:
+            guard let agency = directory.agencies.first(where: { $0.code == row.recipientCode }) else {
+                return .failure(Unsendable(text: "agency '\(row.recipientCode)' is no longer in the directory"))
+            }
+            name = agency.name
+            recipients = agency.emails.compactMap { MailAddress(name: agency.name, address: $0) }
+        }
+        guard !recipients.isEmpty else { return .failure(Unsendable(text: "no email address for \(row.recipientKind.rawValue) '\(row.recipientCode)' in the directory")) }
+        let sector = directory.sectors.first { $0.code == row.sector }
+        var context = NotificationContext(
+            kind: row.kind, issueID: row.issueID ?? 0, title: row.title, description: row.description, unit: row.unit,
+            unitName: directory.units.first { $0.code == row.unit }?.name ?? row.unit, sector: row.sector,
+            sectorName: (sector?.nameVi ?? row.sector, sector?.nameEn ?? row.sector), severity: row.severity,
+            agencyName: row.agency.flatMap { code in directory.agencies.first { $0.code == code }?.name } ?? row.agency,
+            acknowledgeDue: row.acknowledgeDue, resolveDue: row.resolveDue)
+        if case .object(let data) = row.data {
+            if case .number(let level)? = data["level"] { context.level = Int(level) }
+            if case .number(let reminder)? = data["repeat"], reminder > 0 { context.reminder = Int(reminder) }
+            if case .string(let clock)? = data["clock"] { context.clock = DeadlineClock(rawValue: clock) }
+            context.due = row.escalationDue
+        }
+        let zone = directory.defaults.calendar.flatMap { code in directory.calendars.first { $0.code == code } }
+            .flatMap { TimeZone(identifier: $0.timeZone) } ?? TimeZone(identifier: "UTC")!
+        let link = publicURL.hasSuffix("/") ? publicURL + "v1/issues/\(context.issueID)" : publicURL + "/v1/issues/\(context.issueID)"
+        guard let rendered = templates.render(context, locale: locale, recipient: name, timeZone: zone, link: link) else {
+            return .failure(Unsendable(text: "no template for \(locale.rawValue).\(row.kind)"))
+        }
+        return .success(MailMessage(
+            from: from, to: recipients, subject: rendered.subject, text: rendered.text, html: rendered.html,
+            messageID: MailMessage.messageID(delivery: row.id, issue: row.issueID, domain: from.domain), date: Date(),
+            extraHeaders: [("X-Escalated-Issue", "\(context.issueID)"), ("X-Escalated-Kind", row.kind)]))
+    }
+
+    private func planNextLook() async {
+        var seconds: Double?
+        do {
+            seconds = try await store.secondsUntilNextDue(channels: channels, logger: logger)
+        } catch {
+            logger.warning("could not read the next delivery time; polling", metadata: NotificationListener.errorMetadata(error))
+        }
+        timer.schedule(wake, secondsUntilDue: seconds, poll: configuration.pollInterval, retryDue: .milliseconds(100))
+    }
+}

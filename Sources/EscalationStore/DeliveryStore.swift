@@ -1,0 +1,179 @@
+public import EscalationCore
+public import Logging
+public import PostgresNIO
+public import Foundation
+
+/// The outbox, from the sender's side: lease due rows, record what came of each, list, re-drive.
+///
+/// Leasing moves a row's `next_attempt_at` to the end of the lease and counts the attempt, in
+/// one autocommit statement (`FOR UPDATE SKIP LOCKED`), so senders in several daemons never
+/// take the same row, and a sender that dies mid-send leaves the row to come due again when its
+/// lease runs out: a message may then go out twice (with the same Message-ID), never zero times.
+public struct DeliveryStore: Sendable {
+    public let client: PostgresClient
+    /// Names this sender on the rows it leases.
+    public let instance: String
+
+    public init(client: PostgresClient, instance: String) {
+        self.client = client
+        self.instance = instance
+    }
+
+    /// A leased outbox row with what is needed to render it.
+    public struct Leased: Sendable {
+        public var id: Int64
+        public var kind: String
+        public var recipientKind: TargetKind
+        public var recipientCode: String
+        public var channel: DeliveryChannel
+        public var attempts: Int
+        /// The causing event's data (level, repeat, clock, due time for escalations).
+        public var data: JSONValue
+        public var issueID: Int64?
+        public var title: String
+        public var description: String
+        public var unit: String
+        public var sector: String
+        public var severity: Severity
+        public var acknowledgeDue: Date?
+        public var resolveDue: Date?
+        public var agency: String?
+        public var revision: Int64
+        /// For escalations and reminders: when the step was due.
+        public var escalationDue: Date?
+    }
+
+    /// Leases up to `limit` due rows of `channels` for `leaseSeconds`, oldest due first.
+    public func lease(channels: [DeliveryChannel], limit: Int, leaseSeconds: Int, logger: Logger) async throws -> [Leased] {
+        let rows = try await client.query("""
+            WITH c AS (
+                SELECT id FROM escalated.outbox
+                 WHERE state = 'pending' AND next_attempt_at <= now() AND channel = ANY(\(channels.map(\.rawValue)))
+                 ORDER BY next_attempt_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            ), leased AS (
+                UPDATE escalated.outbox o
+                   SET next_attempt_at = now() + \(leaseSeconds) * interval '1 second', attempts = o.attempts + 1, leased_by = \(instance)
+                  FROM c WHERE o.id = c.id
+                RETURNING o.id, o.kind, o.recipient_kind, o.recipient_code, o.channel, o.attempts, o.data, o.issue_id
+            )
+            SELECT l.id, l.kind, l.recipient_kind, l.recipient_code, l.channel, l.attempts, l.data::text, l.issue_id,
+                   coalesce(i.title, ''), coalesce(i.description, ''), coalesce(i.unit_code, ''), coalesce(i.sector_code, ''),
+                   coalesce(i.severity, 'normal'), i.acknowledge_due_at, i.resolve_due_at,
+                   (SELECT a.target_code FROM escalated.assignments a WHERE a.issue_id = l.issue_id AND a.role = 'agency' LIMIT 1),
+                   (SELECT revision FROM escalated.directory_meta), e.due_at
+              FROM leased l LEFT JOIN escalated.issues i ON i.id = l.issue_id
+              LEFT JOIN escalated.escalations e ON e.issue_id = l.issue_id
+                    AND e.level = (l.data->>'level')::int AND e.repeat = (l.data->>'repeat')::int
+             ORDER BY l.id
+            """, logger: logger)
+        var leased: [Leased] = []
+        let decoder = JSONDecoder()
+        for try await r in rows.decode((Int64, String, String, String, String, Int, String, Int64?, String, String, String, String, String, Date?, Date?, String?, Int64, Date?).self) {
+            leased.append(Leased(
+                id: r.0, kind: r.1, recipientKind: TargetKind(rawValue: r.2) ?? .person, recipientCode: r.3,
+                channel: DeliveryChannel(rawValue: r.4) ?? .email, attempts: r.5,
+                data: (try? decoder.decode(JSONValue.self, from: Data(r.6.utf8))) ?? .null, issueID: r.7,
+                title: r.8, description: r.9, unit: r.10, sector: r.11, severity: Severity(rawValue: r.12) ?? .normal,
+                acknowledgeDue: r.13, resolveDue: r.14, agency: r.15, revision: r.16, escalationDue: r.17))
+        }
+        return leased
+    }
+
+    /// Records the end of an attempt on a row this sender still holds; false when the lease was
+    /// lost meanwhile (another sender took the row after it ran out).
+    @discardableResult
+    public func record(id: Int64, decision: DeliveryDecision, answer: String, transport: String, logger: Logger) async throws -> Bool {
+        let state: String
+        var retryAfter = 0.0
+        switch decision {
+        case .sent: state = "sent"
+        case .dead: state = "dead"
+        case .retry(let seconds):
+            state = "pending"
+            retryAfter = seconds
+        }
+        let text = String(answer.prefix(1000))
+        var updated = false
+        for try await _ in try await client.query("""
+            UPDATE escalated.outbox
+               SET state = \(state), last_answer = \(text), transport = \(transport), leased_by = NULL,
+                   next_attempt_at = CASE WHEN \(state) = 'pending' THEN now() + \(retryAfter) * interval '1 second' ELSE next_attempt_at END,
+                   sent_at = CASE WHEN \(state) = 'sent' THEN clock_timestamp() END
+             WHERE id = \(id) AND state = 'pending' AND leased_by = \(instance)
+            RETURNING id
+            """, logger: logger) {
+            updated = true
+        }
+        return updated
+    }
+
+    /// Seconds until the earliest pending row of `channels` is due (negative when due), or nil.
+    public func secondsUntilNextDue(channels: [DeliveryChannel], logger: Logger) async throws -> Double? {
+        var result: Double?
+        for try await value in try await client.query("""
+            SELECT extract(epoch FROM (min(next_attempt_at) - clock_timestamp()))::float8 FROM escalated.outbox
+             WHERE state = 'pending' AND channel = ANY(\(channels.map(\.rawValue)))
+            """, logger: logger).decode(Double?.self) {
+            result = value
+        }
+        return result
+    }
+
+    /// One outbox row as operators see it.
+    public struct Delivery: Sendable, Codable, Equatable {
+        public var id: Int64
+        public var issueID: Int64?
+        public var kind: String
+        public var recipient: String
+        public var channel: String
+        public var state: String
+        public var attempts: Int
+        public var lastAnswer: String?
+        public var transport: String?
+        public var createdAt: Date
+        public var nextAttemptAt: Date
+        public var sentAt: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, recipient, channel, state, attempts, transport
+            case issueID = "issue_id"
+            case lastAnswer = "last_answer"
+            case createdAt = "created_at"
+            case nextAttemptAt = "next_attempt_at"
+            case sentAt = "sent_at"
+        }
+    }
+
+    /// A page of deliveries in `state` (any when nil), newest first, below `before`.
+    public func list(state: String?, before: Int64?, limit: Int, logger: Logger) async throws -> [Delivery] {
+        var out: [Delivery] = []
+        for try await r in try await client.query("""
+            SELECT id, issue_id, kind, recipient_kind || ':' || recipient_code, channel, state, attempts, last_answer, transport,
+                   created_at, next_attempt_at, sent_at
+              FROM escalated.outbox
+             WHERE (\(state)::text IS NULL OR state = \(state)) AND (\(before)::int8 IS NULL OR id < \(before))
+             ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger).decode((Int64, Int64?, String, String, String, String, Int, String?, String?, Date, Date, Date?).self) {
+            out.append(Delivery(id: r.0, issueID: r.1, kind: r.2, recipient: r.3, channel: r.4, state: r.5, attempts: r.6,
+                                lastAnswer: r.7, transport: r.8, createdAt: r.9, nextAttemptAt: r.10, sentAt: r.11))
+        }
+        return out
+    }
+
+    /// Re-drives a dead delivery: pending again, due now, attempts from zero. False when `id` is
+    /// not a dead delivery.
+    public func retry(id: Int64, logger: Logger) async throws -> Bool {
+        var found = false
+        for try await _ in try await client.query("""
+            WITH r AS (
+                UPDATE escalated.outbox SET state = 'pending', next_attempt_at = now(), attempts = 0, leased_by = NULL
+                 WHERE id = \(id) AND state = 'dead'
+                RETURNING id
+            )
+            SELECT r.id, pg_notify('escalated_wakeup', 'outbox')::text FROM r
+            """, logger: logger) {
+            found = true
+        }
+        return found
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import PostgresCluster
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A real SMTP server (aiosmtpd, run by `smtp_server.py`) on a loopback port, writing each
+/// message it accepts into a folder as an `.eml` file.
+final class SMTPServer: @unchecked Sendable {
+    let port: Int
+    let folder: String
+    let requireAuth: Bool
+    private var process: Process?
+
+    /// `port` nil picks a free one; the server is started by `start()`.
+    init(port: Int? = nil, requireAuth: Bool = false) throws {
+        self.port = try port ?? PostgresCluster.freeLoopbackPort()
+        folder = NSTemporaryDirectory() + "escalated-smtp-\(UInt32.random(in: 0...UInt32.max))"
+        self.requireAuth = requireAuth
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("smtp_server.py").path
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Self.script, "\(port)", folder] + (requireAuth ? ["auth"] : [])
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        let log = folder + ".log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try process.run()
+        self.process = process
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if !process.isRunning {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                throw TestFailure("the SMTP server (aiosmtpd) exited; is it installed (`pip install aiosmtpd`)? \(text)")
+            }
+            if Self.accepts(port: port) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("the SMTP server did not start listening on port \(port)")
+    }
+
+    func stop() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    /// The messages received so far, as text.
+    var messages: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".eml") }.sorted()
+            .compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
+    }
+
+    static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: folder)
+        try? FileManager.default.removeItem(atPath: folder + ".log")
+    }
+}
+
+/// Reads what tests need from a received message: headers (unfolded, encoded words decoded) and
+/// the decoded text and HTML parts.
+struct ReceivedMail {
+    let raw: String
+    let headers: [(String, String)]
+
+    init(_ raw: String) {
+        self.raw = raw.replacingOccurrences(of: "\r\n", with: "\n")
+        let head = self.raw.components(separatedBy: "\n\n")[0]
+        var lines: [String] = []
+        for line in head.components(separatedBy: "\n") {
+            if (line.hasPrefix(" ") || line.hasPrefix("\t")), !lines.isEmpty { lines[lines.count - 1] += "\n" + line } else { lines.append(line) }
+        }
+        headers = lines.compactMap { line in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), Self.decodeWords(String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+        }
+    }
+
+    func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    func all(_ name: String) -> [String] { headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1) }
+
+    /// RFC 2047 B-encoded UTF-8 words, as our messages use them.
+    static func decodeWords(_ value: String) -> String {
+        let unfolded = value.replacingOccurrences(of: "\n ", with: " ").replacingOccurrences(of: "\n\t", with: " ")
+        var out = ""
+        var rest = Substring(unfolded)
+        while let start = rest.range(of: "=?UTF-8?B?") {
+            out += rest[..<start.lowerBound]
+            let after = rest[start.upperBound...]
+            guard let end = after.range(of: "?=") else { break }
+            out += String(decoding: Data(base64Encoded: String(after[..<end.lowerBound])) ?? Data(), as: UTF8.self)
+            rest = after[end.upperBound...]
+            while rest.hasPrefix(" =?UTF-8?B?") { rest = rest.dropFirst() }
+        }
+        return out + rest
+    }
+
+    /// The decoded body of the part whose Content-Type starts with `type`.
+    func part(_ type: String) -> String? {
+        for part in raw.components(separatedBy: "\n--") {
+            guard part.contains("Content-Type: \(type)") else { continue }
+            let sections = part.components(separatedBy: "\n\n")
+            guard sections.count >= 2 else { continue }
+            let encoded = sections[1].replacingOccurrences(of: "\n", with: "")
+            return String(decoding: Data(base64Encoded: encoded) ?? Data(), as: UTF8.self)
+        }
+        return nil
+    }
+}
