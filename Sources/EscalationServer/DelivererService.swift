@@ -28,6 +28,8 @@ public struct MailConfiguration: Sendable {
 public struct DelivererConfiguration: Sendable {
     /// nil: no email transport is configured; email rows wait in the outbox, untouched.
     public var mail: MailConfiguration?
+    /// nil: no webhook secret is configured; webhook rows wait in the outbox, untouched.
+    public var webhook: WebhookSettings?
     /// Where links in messages point: the API's base URL.
     public var publicURL: String = "http://127.0.0.1:8080"
     /// Rows leased per round, and sent at once.
@@ -56,6 +58,7 @@ public final class DelivererService: Service {
     private let cache: RoutingTableCache
     private let templates: MessageTemplates
     private let transport: (any MailTransport)?
+    private let webhook: WebhookTransport?
     private let configuration: DelivererConfiguration
     private let logger: Logger
     private let wake = WakeSignal()
@@ -69,6 +72,7 @@ public final class DelivererService: Service {
         self.cache = cache
         self.templates = templates
         self.transport = transport
+        self.webhook = configuration.webhook.map(WebhookTransport.init(settings:))
         self.configuration = configuration
         self.logger = logger
     }
@@ -79,11 +83,12 @@ public final class DelivererService: Service {
     }
 
     /// The channels this daemon serves.
-    var channels: [DeliveryChannel] { transport == nil ? [] : [.email] }
+    var channels: [DeliveryChannel] { (transport == nil ? [] : [.email]) + (webhook == nil ? [] : [.webhook]) }
 
     public func run() async throws {
+        if transport == nil { logger.warning("no email transport configured (ESCALATED_SMTP_URL or ESCALATED_MAIL_DIR): emails wait in the outbox") }
+        if webhook == nil { logger.warning("no webhook secret configured (ESCALATED_WEBHOOK_SECRET): webhooks wait in the outbox") }
         guard !channels.isEmpty else {
-            logger.warning("no email transport configured (ESCALATED_SMTP_URL or ESCALATED_MAIL_DIR): emails wait in the outbox")
             try? await gracefulShutdown()
             return
         }
@@ -125,11 +130,24 @@ public final class DelivererService: Service {
     }
 
     private func deliver(_ row: DeliveryStore.Leased, directory: Directory) async {
-        guard let transport, let mail = configuration.mail else { return }
         let outcome: DeliveryOutcome
-        switch Self.message(for: row, directory: directory, from: mail.from, templates: templates, publicURL: configuration.publicURL) {
-        case .failure(let reason): outcome = .permanent(reason.text)
-        case .success(let message): outcome = await transport.send(message)
+        let transportName: String
+        switch row.channel {
+        case .email:
+            guard let transport, let mail = configuration.mail else { return }
+            transportName = transport.name
+            switch Self.message(for: row, directory: directory, from: mail.from, templates: templates, publicURL: configuration.publicURL) {
+            case .failure(let reason): outcome = .permanent(reason.text)
+            case .success(let message): outcome = await transport.send(message)
+            }
+        case .webhook:
+            guard let webhook else { return }
+            transportName = "webhook"
+            if row.recipientKind == .agency, let url = directory.agencies.first(where: { $0.code == row.recipientCode })?.webhook {
+                outcome = await webhook.send(url: url, body: Self.webhookBody(for: row, directory: directory, publicURL: configuration.publicURL), deliveryID: row.id)
+            } else {
+                outcome = .permanent("no webhook for \(row.recipientKind.rawValue) '\(row.recipientCode)' in the directory")
+            }
         }
         if let hold = configuration.holdAfterSend { try? await Task.sleep(for: hold) }
         let decision = configuration.retry.decide(outcome, attempt: row.attempts, jitter: Double.random(in: 0...1))
@@ -143,11 +161,11 @@ public final class DelivererService: Service {
         case .retry: result = "retry"
         case .dead: result = "dead"
         }
-        Counter(label: "escalated_deliveries_total", dimensions: [("transport", transport.name), ("outcome", result)]).increment()
+        Counter(label: "escalated_deliveries_total", dimensions: [("transport", transportName), ("outcome", result)]).increment()
         // Attempts a delivery took, recorded once it is final (sent or dead).
         if case .retry = decision {} else { attemptsRecorder.record(row.attempts) }
         do {
-            let held = try await store.record(id: row.id, decision: decision, answer: answer, transport: transport.name, logger: logger)
+            let held = try await store.record(id: row.id, decision: decision, answer: answer, transport: transportName, logger: logger)
             var metadata: Logger.Metadata = ["delivery.id": "\(row.id)", "delivery.outcome": "\(result)", "delivery.attempt": "\(row.attempts)"]
             if !held { metadata["delivery.lease"] = "lost" }
             if decision == .sent { logger.debug("delivered", metadata: metadata) } else { logger.warning("delivery failed: \(answer)", metadata: metadata) }
@@ -155,6 +173,25 @@ public final class DelivererService: Service {
             // The lease runs out and the row comes due again: at most one more copy, same Message-ID.
             logger.error("could not record a delivery's outcome", metadata: NotificationListener.errorMetadata(error))
         }
+    }
+
+    /// The JSON a webhook receives: the delivery, the issue, the recipient and the causing event.
+    static func webhookBody(for row: DeliveryStore.Leased, directory: Directory, publicURL: String) -> Data {
+        var issue: [String: Any] = [
+            "id": row.issueID ?? 0, "unit": row.unit, "sector": row.sector, "severity": row.severity.rawValue,
+            "title": row.title, "description": row.description,
+            "url": (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + "v1/issues/\(row.issueID ?? 0)",
+        ]
+        if let name = directory.units.first(where: { $0.code == row.unit })?.name { issue["unit_name"] = name }
+        let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        if let due = row.acknowledgeDue { issue["acknowledge_due_at"] = due.formatted(iso) }
+        if let due = row.resolveDue { issue["resolve_due_at"] = due.formatted(iso) }
+        let event = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(row.data))) ?? [:]
+        let body: [String: Any] = [
+            "delivery_id": row.id, "kind": row.kind, "issue": issue,
+            "recipient": ["kind": row.recipientKind.rawValue, "code": row.recipientCode], "event": event,
+        ]
+        return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
     }
 
     struct Unsendable: Error {

@@ -48,6 +48,10 @@ struct DaemonOptions: ParsableArguments {
                 config.router.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_AFTER_CLAIM")
             }
             config.deliverer.mail = try Self.mail(env)
+            if let secret = env["ESCALATED_WEBHOOK_SECRET"], !secret.isEmpty {
+                guard secret.utf8.count >= 16 else { throw SettingsError("ESCALATED_WEBHOOK_SECRET must be at least 16 bytes long") }
+                config.deliverer.webhook = WebhookSettings(secret: secret)
+            }
             config.deliverer.publicURL = env["ESCALATED_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? "http://\(config.httpHost.contains(":") ? "[\(config.httpHost)]" : config.httpHost):\(config.httpPort)"
             if let lease = env["ESCALATED_DELIVERY_LEASE"], !lease.isEmpty {
