@@ -23,3 +23,24 @@ UPDATE escalated.outbox SET state = 'dead', channel = 'none',
 DROP INDEX escalated.outbox_pending;
 CREATE INDEX outbox_due ON escalated.outbox (next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX outbox_dead ON escalated.outbox (id) WHERE state = 'dead';
+
+-- Digests ----------------------------------------------------------------------------------------
+
+-- A supervisor group's daily digest time, in minutes after local midnight (the default
+-- calendar's time zone); NULL for none.
+ALTER TABLE escalated.supervisor_groups
+    ADD COLUMN digest_minute int CHECK (digest_minute BETWEEN 0 AND 1439);
+
+-- Every digest made, with the report it carries. The partial unique index makes the scheduled
+-- digest of a group and local day happen once, across replicas and restarts; digests asked for
+-- on demand (`escalated digest send`) are not limited.
+CREATE TABLE escalated.digests (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    group_code  text NOT NULL,
+    day         date NOT NULL,
+    scheduled   boolean NOT NULL,
+    report      jsonb NOT NULL,
+    created_by  text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE UNIQUE INDEX digests_daily_once ON escalated.digests (group_code, day) WHERE scheduled;

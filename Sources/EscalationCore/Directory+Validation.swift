@@ -214,6 +214,12 @@ extension Directory {
             if group.members.isEmpty && group.includes.isEmpty {
                 report(e, "members", "a group needs at least one member")
             }
+            if let minute = group.digestMinute, !(0..<(24 * 60)).contains(minute) {
+                report(e, "digest_at", "must be a time of day such as 07:30")
+            }
+            if group.digestMinute != nil && defaults.calendar == nil {
+                report(e, "digest_at", "digests go out at local time: name defaults.calendar, whose time zone they follow")
+            }
         }
         // A group that includes itself, directly or through others, is a cycle.
         let includes = Dictionary(groups.map { ($0.code, $0.includes) }, uniquingKeysWith: { a, _ in a })

@@ -34,13 +34,28 @@ public struct SupervisorGroup: Sendable, Equatable {
     public var members: [String]
     /// Codes of groups whose members belong to this one too.
     public var includes: [String]
+    /// When the group's daily digest goes out, in minutes after local midnight (the default
+    /// calendar's time zone); nil for no daily digest.
+    public var digestMinute: Int?
 
-    public init(code: String, name: String, members: [String] = [], includes: [String] = []) {
+    public init(code: String, name: String, members: [String] = [], includes: [String] = [], digestMinute: Int? = nil) {
         self.code = code
         self.name = name
         self.members = members
         self.includes = includes
+        self.digestMinute = digestMinute
     }
+
+    /// Reads `HH:MM` (00:00 to 23:59) into minutes after midnight.
+    public static func minute(_ text: String) -> Int? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let h = Int(parts[0]), let m = Int(parts[1]),
+              (0...23).contains(h), (0...59).contains(m) else { return nil }
+        return h * 60 + m
+    }
+
+    /// `HH:MM`.
+    public static func text(minute: Int) -> String { String(format: "%02d:%02d", minute / 60, minute % 60) }
 }
 
 /// Who an escalation level notifies.

@@ -64,6 +64,9 @@ public struct EscalationPolicy: Sendable {
         agencies = Dictionary(directory.agencies.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// The people of a supervisor group, its included groups' too, each once.
+    public func members(ofGroup code: String) -> [String] { groupMembers[code] ?? [] }
+
     /// How a recipient can be told: `email` when the directory has an address for it, `webhook`
     /// for an agency with a webhook; empty when neither (the message is parked as dead, visibly).
     public func channels(_ recipient: Notified) -> [DeliveryChannel] {

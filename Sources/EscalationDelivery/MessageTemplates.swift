@@ -55,7 +55,7 @@ public struct RenderedMessage: Sendable, Equatable {
 /// each kind of notification: `LOCALE.KIND.PART.mustache`, PART being subject, text or html.
 /// Subjects and texts are plain text; HTML escapes every value.
 public struct MessageTemplates: Sendable {
-    public static let kinds = ["routed", "escalated", "reminder"]
+    public static let kinds = ["routed", "escalated", "reminder", "digest"]
     private let library: MustacheLibrary
 
     init(library: MustacheLibrary) {
@@ -115,6 +115,72 @@ public struct MessageTemplates: Sendable {
               let text = library.render(values, withTemplate: prefix + ".text"),
               let html = library.render(values, withTemplate: prefix + ".html") else { return nil }
         return RenderedMessage(subject: subject, text: text, html: html)
+    }
+
+    /// Renders a digest's report (as the database made it) for a member of `group`; `names`
+    /// turns unit, area and agency codes into names, `link` makes an issue's link.
+    public func renderDigest(report: JSONValue, group: String, day: String, locale: PersonLocale, recipient: String, timeZone: TimeZone,
+                             names: (String) -> String?, link: (Int) -> String) -> RenderedMessage? {
+        let vi = locale == .vi
+        guard case .object(let r) = report else { return nil }
+        func int(_ value: JSONValue?) -> Int { if case .number(let n)? = value { return Int(n) } else { return 0 } }
+        func object(_ value: JSONValue?) -> [String: JSONValue] { if case .object(let o)? = value { return o } else { return [:] } }
+        func rows(_ key: String, limit: Int) -> [[String: Any]] {
+            guard case .array(let items)? = r[key] else { return [] }
+            return items.prefix(limit).map { item in
+                let o = object(item)
+                let code: String = if case .string(let c)? = o["code"] { c } else { "?" }
+                return ["name": names(code) ?? code, "open": "\(int(o["open"]))", "overdue": "\(int(o["overdue"]))", "resolved": "\(int(o["resolved"]))"]
+            }
+        }
+        func duration(_ value: JSONValue?) -> String {
+            guard case .number(let seconds)? = value else { return vi ? "chưa có số liệu" : "no data" }
+            let minutes = Int(seconds / 60)
+            if minutes < 60 { return vi ? "\(minutes) phút" : "\(minutes) min" }
+            return vi ? "\(minutes / 60) giờ \(minutes % 60) phút" : "\(minutes / 60) h \(minutes % 60) min"
+        }
+        let totals = object(r["totals"])
+        let oldest: [[String: Any]] = {
+            guard case .array(let items)? = r["oldest_overdue"] else { return [] }
+            return items.map { item in
+                let o = object(item)
+                let unit: String = if case .string(let u)? = o["unit"] { u } else { "?" }
+                let title: String = if case .string(let t)? = o["title"] { t } else { "" }
+                var due = ""
+                if case .string(let text)? = o["due_at"], let date = Self.parseTimestamp(text) { due = Self.format(date, timeZone: timeZone, vietnamese: vi) }
+                return ["id": "\(int(o["id"]))", "title": title, "unit": names(unit) ?? unit, "due": due, "level": "\(int(o["level"]))",
+                        "link": link(int(o["id"]))]
+            }
+        }()
+        let values: [String: Any] = [
+            "recipient": recipient, "group": names(group) ?? group, "day": day,
+            "open": "\(int(totals["open"]))", "overdue": "\(int(totals["overdue"]))", "resolved": "\(int(totals["resolved"]))",
+            "areas": rows("by_area", limit: 50), "agencies": rows("by_agency", limit: 50), "units": rows("by_unit", limit: 20),
+            "oldest": oldest,
+            "ack_median": duration(object(r["time_to_acknowledge"])["median_seconds"]), "ack_p90": duration(object(r["time_to_acknowledge"])["p90_seconds"]),
+            "resolve_median": duration(object(r["time_to_resolve"])["median_seconds"]), "resolve_p90": duration(object(r["time_to_resolve"])["p90_seconds"]),
+        ]
+        let prefix = "\(locale.rawValue).digest"
+        guard let subject = library.render(values, withTemplate: prefix + ".subject"),
+              let text = library.render(values, withTemplate: prefix + ".text"),
+              let html = library.render(values, withTemplate: prefix + ".html") else { return nil }
+        return RenderedMessage(subject: subject, text: text, html: html)
+    }
+
+    /// PostgreSQL's JSON rendering of a timestamptz, such as `2025-06-17T08:30:00.123456+00:00`.
+    static func parseTimestamp(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: text) { return date }
+        // More than three fractional digits: drop the extra ones.
+        if let dot = text.firstIndex(of: "."), let zone = text[dot...].firstIndex(where: { $0 == "+" || $0 == "-" || $0 == "Z" }) {
+            let trimmed = String(text[..<text.index(dot, offsetBy: min(4, text.distance(from: dot, to: zone)))]) + String(text[zone...])
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return formatter.date(from: trimmed)
+        }
+        return nil
     }
 
     /// `11:30 17/06/2025 (GMT+7)` in Vietnamese, `2025-06-17 11:30 (GMT+7)` in English.

@@ -57,6 +57,9 @@ public enum Daemon {
             client: client, cache: cache, templates: try MessageTemplates.bundled(), transport: transport,
             configuration: configuration.deliverer, logger: logger.with("service", "deliverer")
         )
+        let digests = DigestService(
+            store: DigestStore(client: client, instance: configuration.router.instanceName), client: client, cache: cache,
+            logger: logger.with("service", "digests"))
         let listener = NotificationListener(
             settings: configuration.database,
             client: client,
@@ -67,6 +70,7 @@ public enum Daemon {
                 case "directory":
                     routerService.requestSweep()
                     escalator.wakeUp()
+                    digests.wakeUp()
                 case "deadlines": escalator.wakeUp()
                 case "outbox": deliverer.wakeUp()
                 default: routerService.wakeUp()
@@ -76,6 +80,7 @@ public enum Daemon {
                 routerService.requestSweep()
                 escalator.wakeUp()
                 deliverer.wakeUp()
+                digests.wakeUp()
             }
         )
 
@@ -96,7 +101,7 @@ public enum Daemon {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger.with("service", "http")
         )
-        app.addServices(client, listener, routerService, escalator, deliverer)
+        app.addServices(client, listener, routerService, escalator, deliverer, digests)
         return app
     }
 

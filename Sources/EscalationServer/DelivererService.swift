@@ -175,6 +175,35 @@ public final class DelivererService: Service {
         }
     }
 
+    /// A digest email: the report the database made, for one member.
+    static func digest(for row: DeliveryStore.Leased, directory: Directory, from: MailAddress, templates: MessageTemplates,
+                       publicURL: String) -> Result<MailMessage, Unsendable> {
+        guard let person = directory.people.first(where: { $0.code == row.recipientCode }),
+              let email = person.email, let address = MailAddress(name: person.name, address: email) else {
+            return .failure(Unsendable(text: "no email address for person '\(row.recipientCode)' in the directory"))
+        }
+        guard case .object(let data) = row.data, let report = data["report"],
+              case .string(let group)? = data["group"], case .string(let day)? = data["day"] else {
+            return .failure(Unsendable(text: "the digest's report is missing"))
+        }
+        var names: [String: String] = [:]
+        for unit in directory.units { names[unit.code] = unit.name }
+        for area in directory.areas { names[area.code] = area.name }
+        for agency in directory.agencies { names[agency.code] = agency.name }
+        for group in directory.groups { names[group.code] = group.name }
+        let zone = directory.defaults.calendar.flatMap { code in directory.calendars.first { $0.code == code } }
+            .flatMap { TimeZone(identifier: $0.timeZone) } ?? TimeZone(identifier: "UTC")!
+        let base = publicURL.hasSuffix("/") ? publicURL : publicURL + "/"
+        guard let rendered = templates.renderDigest(report: report, group: group, day: day, locale: person.locale, recipient: person.name,
+                                                    timeZone: zone, names: { names[$0] }, link: { base + "v1/issues/\($0)" }) else {
+            return .failure(Unsendable(text: "no template for \(person.locale.rawValue).digest"))
+        }
+        return .success(MailMessage(
+            from: from, to: [address], subject: rendered.subject, text: rendered.text, html: rendered.html,
+            messageID: MailMessage.messageID(delivery: row.id, issue: nil, domain: from.domain), date: Date(),
+            extraHeaders: [("X-Escalated-Kind", "digest"), ("X-Escalated-Digest-Group", group)]))
+    }
+
     /// The JSON a webhook receives: the delivery, the issue, the recipient and the causing event.
     static func webhookBody(for row: DeliveryStore.Leased, directory: Directory, publicURL: String) -> Data {
         var issue: [String: Any] = [
@@ -201,6 +230,7 @@ public final class DelivererService: Service {
     /// The email for a leased row, or why there can be none.
     static func message(for row: DeliveryStore.Leased, directory: Directory, from: MailAddress, templates: MessageTemplates,
                         publicURL: String) -> Result<MailMessage, Unsendable> {
+        if row.kind == "digest" { return digest(for: row, directory: directory, from: from, templates: templates, publicURL: publicURL) }
         var recipients: [MailAddress] = []
         var name = row.recipientCode
         var locale = PersonLocale.vi

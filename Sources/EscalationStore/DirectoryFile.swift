@@ -112,6 +112,7 @@ public enum DirectoryFile {
         for g in directory.groups {
             out += "  - code: \(q(g.code))\n    name: \(q(g.name))\n    members: [\(g.members.map(q).joined(separator: ", "))]\n"
             if !g.includes.isEmpty { out += "    includes: [\(g.includes.map(q).joined(separator: ", "))]\n" }
+            if let minute = g.digestMinute { out += "    digest_at: \(q(SupervisorGroup.text(minute: minute)))\n" }
         }
         out += directory.chains.isEmpty ? "chains: []\n" : "chains:\n"
         for c in directory.chains {
@@ -267,9 +268,15 @@ private final class Reader {
                                       extraDays: extra)
         }
         directory.groups = list(fields["groups"], kind: "groups") { node, e in
-            let f = self.fields(node, entry: e, allowed: ["code", "name", "members", "includes"], required: ["code", "name"])
+            let f = self.fields(node, entry: e, allowed: ["code", "name", "members", "includes", "digest_at"], required: ["code", "name"])
+            var digest: Int?
+            if let text = self.string(f["digest_at"], e, "digest_at") {
+                digest = SupervisorGroup.minute(text)
+                if digest == nil { self.problem(f["digest_at"], e, "digest_at: '\(text)' is not a time of day such as 07:30") }
+            }
             return SupervisorGroup(code: self.string(f["code"], e, "code") ?? "", name: self.string(f["name"], e, "name") ?? "",
-                                   members: self.strings(f["members"], e, "members"), includes: self.strings(f["includes"], e, "includes"))
+                                   members: self.strings(f["members"], e, "members"), includes: self.strings(f["includes"], e, "includes"),
+                                   digestMinute: digest)
         }
         directory.chains = list(fields["chains"], kind: "chains") { node, e in
             let f = self.fields(node, entry: e, allowed: ["code", "name", "levels"], required: ["code", "name", "levels"])

@@ -194,5 +194,57 @@ extension IntegrationTests {
             #expect(mail.header("Subject") == "[escalated #1] Phản ánh mới: report 1 (Xã Bắc 1)")
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.outbox WHERE transport = 'file'") == 2)
         }
+    
+        @Test("each supervisor group gets one daily digest across three daemons and a restart; `digest send` adds one on demand; the report counts what is open, overdue and resolved")
+        func digests() async throws {
+            let server = try SMTPServer()
+            try await server.start()
+            let settings = try await TestPostgres.freshDatabase()
+            let env = ["ESCALATED_SMTP_URL": "smtp://127.0.0.1:\(server.port)", "ESCALATED_MAIL_FROM": "escalated@example.org"]
+            var daemons = try (0..<3).map { _ in try DaemonProcess.serve(settings, environment: env) }
+            try await InProcessDaemon.waitForListener(settings, count: 3)
+            try await TestPostgres.insertFastIssues(settings, count: 3)
+            try await TestPostgres.insertIssues(settings, count: 2)
+            try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 5, timeout: .seconds(10))
+            _ = try await TestPostgres.withClient(settings) { client in
+                try await LifecycleStore(client: client, cache: RoutingTableCache()).perform(.resolve(resolution: "Xong"), issue: 5, actor: "test", logger: testLogger)
+            }
+            try await TestPostgres.waitUntil(settings, "SELECT count(*) FROM escalated.issues WHERE due_at < now()", equals: 3, timeout: .seconds(10))
+
+            // Digests at 00:00 local time: due as soon as the directory says so.
+            var directory = TestDirectory.make()
+            directory.groups[0].digestMinute = 0
+            let withDigest = directory
+            try await TestPostgres.withClient(settings) { _ = try await DirectoryStore(client: $0).importDirectory(withDigest, logger: testLogger) }
+            let sentDigests = "SELECT count(*) FROM escalated.outbox WHERE kind = 'digest' AND state = 'sent'"
+            try await TestPostgres.waitUntil(settings, sentDigests, equals: 1, timeout: .seconds(20))
+            // A restart does not make it again.
+            daemons[0].signal(SIGTERM)
+            #expect(try await daemons[0].waitForExit() == 0)
+            daemons[0] = try DaemonProcess.serve(settings, environment: env)
+            try await InProcessDaemon.waitForListener(settings, count: 3)
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.digests WHERE scheduled") == 1)
+            #expect(try await TestPostgres.scalar(settings, sentDigests) == 1)
+
+            let send = try DaemonProcess(arguments: ["digest", "send", "--group", "supervisors"], environment: ["DATABASE_URL": settings.url])
+            #expect(try await send.waitForExit() == 0, "\(send.log)")
+            #expect(send.log.contains("for supervisors queued"))
+            try await TestPostgres.waitUntil(settings, sentDigests, equals: 2, timeout: .seconds(20))
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.digests WHERE NOT scheduled") == 1)
+            for daemon in daemons { daemon.signal(SIGTERM) }
+            for daemon in daemons { #expect(try await daemon.waitForExit() == 0) }
+
+            let digest = try #require(server.messages.map(ReceivedMail.init).first { $0.header("X-Escalated-Kind") == "digest" })
+            let day = DigestService.local(Date(), directory: withDigest).day
+            #expect(digest.header("Subject") == "[escalated] Báo cáo ngày \(day): 4 đang xử lý, 3 quá hạn")
+            #expect(digest.header("To") == "Văn phòng <office@example.org>")
+            let text = try #require(digest.part("text/plain"))
+            #expect(text.contains("Đang xử lý: 4   Quá hạn: 3   Đã giải quyết trong 24 giờ qua: 1"), "\(text)")
+            #expect(text.contains("  Khu vực Bắc: 4 / 3 / 1"), "\(text)")
+            #expect(text.contains("  Sở Nông nghiệp và Môi trường: 4 / 3 / 1"), "\(text)")
+            #expect(text.contains("  #1 report 1 (Xã Bắc 1)"), "\(text)")
+            #expect(digest.part("text/html")?.contains("<td>Khu vực Bắc</td><td>4</td><td>3</td><td>1</td>") == true)
+        }
     }
 }
