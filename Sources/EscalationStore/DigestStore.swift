@@ -66,6 +66,20 @@ public struct DigestStore: Sendable {
     /// The report, as one jsonb value: totals, per unit, area and agency (open, overdue,
     /// resolved in the last 24 hours), the 10 longest overdue, and the median and 90th
     /// percentile of the time to acknowledge and to resolve over the last 30 days.
+    /// Open, overdue and recently resolved issues counted per `key`, most overdue first.
+    static func breakdown(key: String, join: String) -> String {
+        """
+        (SELECT coalesce(jsonb_agg(jsonb_build_object('code', k, 'open', o, 'overdue', v, 'resolved', r) ORDER BY v DESC, o DESC, k), '[]')
+           FROM (SELECT \(key) AS k,
+                        count(*) FILTER (WHERE i.state IN ('routed', 'acknowledged', 'reopened')) AS o,
+                        count(*) FILTER (WHERE i.due_at < now()) AS v,
+                        count(*) FILTER (WHERE i.resolved_at >= now() - interval '1 day') AS r
+                   FROM escalated.issues i \(join)
+                  WHERE i.state IN ('routed', 'acknowledged', 'reopened') OR i.resolved_at >= now() - interval '1 day'
+                  GROUP BY 1) t)
+        """
+    }
+
     static let reportSQL = """
         jsonb_build_object(
             'generated_at', now(),
@@ -75,30 +89,9 @@ public struct DigestStore: Sendable {
                     'resolved', count(*) FILTER (WHERE resolved_at >= now() - interval '1 day'))
                 FROM escalated.issues WHERE due_at IS NOT NULL OR resolved_at >= now() - interval '1 day'
                    OR state IN ('routed', 'acknowledged', 'reopened')),
-            'by_unit', (SELECT coalesce(jsonb_agg(jsonb_build_object('code', k, 'open', o, 'overdue', v, 'resolved', r) ORDER BY v DESC, o DESC, k), '[]')
-                FROM (SELECT i.unit_code AS k,
-                             count(*) FILTER (WHERE i.state IN ('routed', 'acknowledged', 'reopened')) AS o,
-                             count(*) FILTER (WHERE i.due_at < now()) AS v,
-                             count(*) FILTER (WHERE i.resolved_at >= now() - interval '1 day') AS r
-                        FROM escalated.issues i
-                       WHERE i.state IN ('routed', 'acknowledged', 'reopened') OR i.resolved_at >= now() - interval '1 day'
-                       GROUP BY 1) t),
-            'by_area', (SELECT coalesce(jsonb_agg(jsonb_build_object('code', k, 'open', o, 'overdue', v, 'resolved', r) ORDER BY v DESC, o DESC, k), '[]')
-                FROM (SELECT u.area_code AS k,
-                             count(*) FILTER (WHERE i.state IN ('routed', 'acknowledged', 'reopened')) AS o,
-                             count(*) FILTER (WHERE i.due_at < now()) AS v,
-                             count(*) FILTER (WHERE i.resolved_at >= now() - interval '1 day') AS r
-                        FROM escalated.issues i JOIN escalated.units u ON u.code = i.unit_code
-                       WHERE i.state IN ('routed', 'acknowledged', 'reopened') OR i.resolved_at >= now() - interval '1 day'
-                       GROUP BY 1) t),
-            'by_agency', (SELECT coalesce(jsonb_agg(jsonb_build_object('code', k, 'open', o, 'overdue', v, 'resolved', r) ORDER BY v DESC, o DESC, k), '[]')
-                FROM (SELECT a.target_code AS k,
-                             count(*) FILTER (WHERE i.state IN ('routed', 'acknowledged', 'reopened')) AS o,
-                             count(*) FILTER (WHERE i.due_at < now()) AS v,
-                             count(*) FILTER (WHERE i.resolved_at >= now() - interval '1 day') AS r
-                        FROM escalated.issues i JOIN escalated.assignments a ON a.issue_id = i.id AND a.role = 'agency'
-                       WHERE i.state IN ('routed', 'acknowledged', 'reopened') OR i.resolved_at >= now() - interval '1 day'
-                       GROUP BY 1) t),
+            'by_unit', \(breakdown(key: "i.unit_code", join: "")),
+            'by_area', \(breakdown(key: "u.area_code", join: "JOIN escalated.units u ON u.code = i.unit_code")),
+            'by_agency', \(breakdown(key: "a.target_code", join: "JOIN escalated.assignments a ON a.issue_id = i.id AND a.role = 'agency'")),
             'oldest_overdue', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'title', title, 'unit', unit_code,
                         'due_at', due_at, 'level', escalation_level) ORDER BY due_at, id), '[]')
                 FROM (SELECT id, title, unit_code, due_at, escalation_level FROM escalated.issues
