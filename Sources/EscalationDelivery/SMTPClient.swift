@@ -74,28 +74,98 @@ public struct SMTPTransport: MailTransport {
     public let settings: SMTPSettings
     public var name: String { "smtp" }
     private let group: any EventLoopGroup
+    private let pool: SMTPSessionPool
 
     public init(settings: SMTPSettings) {
         self.settings = settings
         self.group = MultiThreadedEventLoopGroup.singleton
+        self.pool = SMTPSessionPool()
     }
 
     public func send(_ message: MailMessage) async -> DeliveryOutcome {
+        // A session kept from an earlier message saves the connection, TLS and AUTH; the server
+        // may have closed it meanwhile, so one that fails before the message starts is replaced.
+        while let session = await pool.take() {
+            switch await transmit(message, on: session) {
+            case .reusable(let outcome):
+                await pool.put(session)
+                return outcome
+            case .finished(let outcome):
+                session.close()
+                return outcome
+            case .stale:
+                session.close()
+            }
+        }
         let session: SMTPSession
         do {
             session = try await SMTPSession.connect(settings: settings, group: group)
-        } catch {
-            return .transient("cannot connect to \(settings): \(error)")
-        }
-        defer { session.close() }
-        do {
-            return try await session.deliver(message)
+            try await session.open()
         } catch let failure as SMTPFailure {
             return failure.outcome
         } catch {
-            return .transient("SMTP session with \(settings) failed: \(error)")
+            return .transient("cannot connect to \(settings): \(error)")
+        }
+        switch await transmit(message, on: session) {
+        case .reusable(let outcome):
+            await pool.put(session)
+            return outcome
+        case .finished(let outcome), .stale(let outcome):
+            session.close()
+            return outcome
         }
     }
+
+    enum Transmission {
+        /// The session is at rest and can carry another message.
+        case reusable(DeliveryOutcome)
+        /// The session must be closed.
+        case finished(DeliveryOutcome)
+        /// The session died before the message started (a kept session the server closed).
+        case stale(DeliveryOutcome)
+    }
+
+    private func transmit(_ message: MailMessage, on session: SMTPSession) async -> Transmission {
+        do {
+            let outcome = try await session.transmit(message)
+            return .reusable(outcome)
+        } catch let failure as SMTPFailure {
+            // The server refused this message; RSET makes the session usable for the next one.
+            if (try? await session.command("RSET", step: "RSET"))?.code == 250 { return .reusable(failure.outcome) }
+            return .finished(failure.outcome)
+        } catch let error as SMTPSessionError {
+            return .stale(.transient("SMTP session with \(settings) failed: \(error.underlying)"))
+        } catch {
+            return .finished(.transient("SMTP session with \(settings) failed: \(error)"))
+        }
+    }
+}
+
+/// Sessions at rest, ready for another message; at most 16 are kept.
+actor SMTPSessionPool {
+    private var idle: [(SMTPSession, ContinuousClock.Instant)] = []
+
+    func take() -> SMTPSession? {
+        // Sessions idle for a minute are dropped: servers close them sooner or later.
+        while let (session, since) = idle.popLast() {
+            if ContinuousClock.now - since < .seconds(60) { return session }
+            session.close()
+        }
+        return nil
+    }
+
+    func put(_ session: SMTPSession) {
+        if idle.count >= 16 {
+            session.close()
+        } else {
+            idle.append((session, .now))
+        }
+    }
+}
+
+/// A kept session failed before the message started.
+struct SMTPSessionError: Error {
+    var underlying: any Error
 }
 
 /// A reply that ends a session early, with its outcome.
@@ -236,7 +306,8 @@ final class SMTPSession: Sendable {
         return reply
     }
 
-    func deliver(_ message: MailMessage) async throws -> DeliveryOutcome {
+    /// Greeting, EHLO, STARTTLS when offered or required, AUTH when configured.
+    func open() async throws {
         try await step(nil, "greeting")
         var capabilities = try await step("EHLO \(settings.heloName)", "EHLO").lines.map { $0.uppercased() }
         if !settings.implicitTLS {
@@ -263,7 +334,18 @@ final class SMTPSession: Sendable {
                 try await step(Data(password.utf8).base64EncodedString(), "AUTH LOGIN password")
             }
         }
-        try await step("MAIL FROM:<\(message.from.address)>", "MAIL FROM")
+    }
+
+    /// One message on an open session: MAIL FROM, RCPT TO, DATA. A failure to even send MAIL FROM
+    /// is an ``SMTPSessionError`` (the session was dead); a refusal is an ``SMTPFailure``.
+    func transmit(_ message: MailMessage) async throws -> DeliveryOutcome {
+        do {
+            try await step("MAIL FROM:<\(message.from.address)>", "MAIL FROM")
+        } catch let failure as SMTPFailure {
+            throw failure
+        } catch {
+            throw SMTPSessionError(underlying: error)
+        }
         for recipient in message.to {
             try await step("RCPT TO:<\(recipient.address)>", "RCPT TO")
         }
@@ -272,11 +354,16 @@ final class SMTPSession: Sendable {
         let body = message.rendered().split(separator: "\r\n", omittingEmptySubsequences: false)
             .map { $0.hasPrefix(".") ? "." + $0 : String($0) }.joined(separator: "\r\n")
         let reply = try await command(body + ".", step: "end of data")
-        _ = try? await command("QUIT", step: "QUIT")
-        return .smtp(code: reply.code, text: reply.text)
+        let outcome = DeliveryOutcome.smtp(code: reply.code, text: reply.text)
+        if case .sent = outcome { return outcome }
+        throw SMTPFailure(outcome: outcome)
     }
 
     func close() {
-        channel.close(promise: nil)
+        channel.eventLoop.execute { [channel] in
+            // QUIT politely, then close; nobody waits for the answer.
+            if channel.isActive { channel.writeAndFlush(ByteBuffer(string: "QUIT\r\n"), promise: nil) }
+            channel.close(promise: nil)
+        }
     }
 }
