@@ -40,7 +40,7 @@ public struct DelivererConfiguration: Sendable {
     public var retry = RetryPolicy()
     /// The longest the deliverer sleeps without looking.
     public var pollInterval: Duration = .seconds(2)
-    /// Test hook: wait this long after sending, before recording the outcome. Never set in production.
+    /// Test hook: wait this long after sending a batch, before recording its outcomes. Never set in production.
     public var holdAfterSend: Duration?
 
     public init() {}
@@ -110,16 +110,27 @@ public final class DelivererService: Service {
             let compiled = try await client.withConnection { connection in
                 try await self.cache.compiled(revision: first.revision, connection: connection, logger: self.logger)
             }
-            await withTaskGroup(of: Void.self) { group in
+            // Send with bounded concurrency, then record every outcome in one statement (one
+            // commit per batch, not per message). A crash before it leaves the batch leased: its
+            // messages go out again when the lease runs out, each at most once more.
+            let outcomes = await withTaskGroup(of: DeliveryStore.Outcome?.self) { group in
                 var running = 0
+                var outcomes: [DeliveryStore.Outcome] = []
                 for row in leased {
-                    if running >= configuration.concurrency {
-                        await group.next()
+                    if running >= configuration.concurrency, let next = await group.next() {
                         running -= 1
+                        if let next { outcomes.append(next) }
                     }
                     group.addTask { await self.deliver(row, directory: compiled.directory) }
                     running += 1
                 }
+                for await next in group { if let next { outcomes.append(next) } }
+                return outcomes
+            }
+            if let hold = configuration.holdAfterSend { try? await Task.sleep(for: hold) }
+            let recorded = try await store.record(outcomes, logger: logger)
+            for outcome in outcomes where !recorded.contains(outcome.id) {
+                logger.warning("a delivery's lease ran out before its outcome was recorded; it may go out once more", metadata: ["delivery.id": "\(outcome.id)"])
             }
             return leased.count == configuration.batchSize
         } catch {
@@ -129,19 +140,20 @@ public final class DelivererService: Service {
         }
     }
 
-    private func deliver(_ row: DeliveryStore.Leased, directory: Directory) async {
+    /// Sends one leased row; returns its outcome to record, or nil when this daemon does not serve its channel.
+    private func deliver(_ row: DeliveryStore.Leased, directory: Directory) async -> DeliveryStore.Outcome? {
         let outcome: DeliveryOutcome
         let transportName: String
         switch row.channel {
         case .email:
-            guard let transport, let mail = configuration.mail else { return }
+            guard let transport, let mail = configuration.mail else { return nil }
             transportName = transport.name
             switch Self.message(for: row, directory: directory, from: mail.from, templates: templates, publicURL: configuration.publicURL) {
             case .failure(let reason): outcome = .permanent(reason.text)
             case .success(let message): outcome = await transport.send(message)
             }
         case .webhook:
-            guard let webhook else { return }
+            guard let webhook else { return nil }
             transportName = "webhook"
             if row.recipientKind == .agency, let url = directory.agencies.first(where: { $0.code == row.recipientCode })?.webhook {
                 outcome = await webhook.send(url: url, body: Self.webhookBody(for: row, directory: directory, publicURL: configuration.publicURL), deliveryID: row.id)
@@ -149,7 +161,6 @@ public final class DelivererService: Service {
                 outcome = .permanent("no webhook for \(row.recipientKind.rawValue) '\(row.recipientCode)' in the directory")
             }
         }
-        if let hold = configuration.holdAfterSend { try? await Task.sleep(for: hold) }
         let decision = configuration.retry.decide(outcome, attempt: row.attempts, jitter: Double.random(in: 0...1))
         let answer: String
         switch outcome {
@@ -164,15 +175,9 @@ public final class DelivererService: Service {
         Counter(label: "escalated_deliveries_total", dimensions: [("transport", transportName), ("outcome", result)]).increment()
         // Attempts a delivery took, recorded once it is final (sent or dead).
         if case .retry = decision {} else { attemptsRecorder.record(row.attempts) }
-        do {
-            let held = try await store.record(id: row.id, decision: decision, answer: answer, transport: transportName, logger: logger)
-            var metadata: Logger.Metadata = ["delivery.id": "\(row.id)", "delivery.outcome": "\(result)", "delivery.attempt": "\(row.attempts)"]
-            if !held { metadata["delivery.lease"] = "lost" }
-            if decision == .sent { logger.debug("delivered", metadata: metadata) } else { logger.warning("delivery failed: \(answer)", metadata: metadata) }
-        } catch {
-            // The lease runs out and the row comes due again: at most one more copy, same Message-ID.
-            logger.error("could not record a delivery's outcome", metadata: NotificationListener.errorMetadata(error))
-        }
+        let metadata: Logger.Metadata = ["delivery.id": "\(row.id)", "delivery.outcome": "\(result)", "delivery.attempt": "\(row.attempts)"]
+        if decision == .sent { logger.debug("delivered", metadata: metadata) } else { logger.warning("delivery failed: \(answer)", metadata: metadata) }
+        return DeliveryStore.Outcome(id: row.id, decision: decision, answer: answer, transport: transportName)
     }
 
     /// A digest email: the report the database made, for one member.

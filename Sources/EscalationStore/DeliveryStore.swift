@@ -79,32 +79,48 @@ public struct DeliveryStore: Sendable {
         return leased
     }
 
-    /// Records the end of an attempt on a row this sender still holds; false when the lease was
-    /// lost meanwhile (another sender took the row after it ran out).
+    /// The end of one attempt.
+    public struct Outcome: Sendable {
+        public var id: Int64
+        public var decision: DeliveryDecision
+        public var answer: String
+        public var transport: String
+
+        public init(id: Int64, decision: DeliveryDecision, answer: String, transport: String) {
+            self.id = id
+            self.decision = decision
+            self.answer = answer
+            self.transport = transport
+        }
+    }
+
+    /// Records the ends of attempts on rows this sender still holds, in one statement; returns
+    /// the ids recorded (a row whose lease ran out and was taken by another sender is not).
     @discardableResult
-    public func record(id: Int64, decision: DeliveryDecision, answer: String, transport: String, logger: Logger) async throws -> Bool {
-        let state: String
-        var retryAfter = 0.0
-        switch decision {
-        case .sent: state = "sent"
-        case .dead: state = "dead"
-        case .retry(let seconds):
-            state = "pending"
-            retryAfter = seconds
+    public func record(_ outcomes: [Outcome], logger: Logger) async throws -> Set<Int64> {
+        guard !outcomes.isEmpty else { return [] }
+        var states: [String] = [], retries: [Double] = []
+        for outcome in outcomes {
+            switch outcome.decision {
+            case .sent: states.append("sent"); retries.append(0)
+            case .dead: states.append("dead"); retries.append(0)
+            case .retry(let seconds): states.append("pending"); retries.append(seconds)
+            }
         }
-        let text = String(answer.prefix(1000))
-        var updated = false
-        for try await _ in try await client.query("""
-            UPDATE escalated.outbox
-               SET state = \(state), last_answer = \(text), transport = \(transport), leased_by = NULL,
-                   next_attempt_at = CASE WHEN \(state) = 'pending' THEN now() + \(retryAfter) * interval '1 second' ELSE next_attempt_at END,
-                   sent_at = CASE WHEN \(state) = 'sent' THEN clock_timestamp() END
-             WHERE id = \(id) AND state = 'pending' AND leased_by = \(instance)
-            RETURNING id
-            """, logger: logger) {
-            updated = true
+        var recorded = Set<Int64>()
+        for try await id in try await client.query("""
+            UPDATE escalated.outbox o
+               SET state = r.state, last_answer = r.answer, transport = r.transport, leased_by = NULL,
+                   next_attempt_at = CASE WHEN r.state = 'pending' THEN now() + r.retry * interval '1 second' ELSE o.next_attempt_at END,
+                   sent_at = CASE WHEN r.state = 'sent' THEN clock_timestamp() END
+              FROM unnest(\(outcomes.map(\.id))::int8[], \(states)::text[], \(outcomes.map { String($0.answer.prefix(1000)) })::text[],
+                          \(outcomes.map(\.transport))::text[], \(retries)::float8[]) AS r(id, state, answer, transport, retry)
+             WHERE o.id = r.id AND o.state = 'pending' AND o.leased_by = \(instance)
+            RETURNING o.id
+            """, logger: logger).decode(Int64.self) {
+            recorded.insert(id)
         }
-        return updated
+        return recorded
     }
 
     /// Seconds until the earliest pending row of `channels` is due (negative when due), or nil.
