@@ -24,6 +24,9 @@ public struct SMTPSettings: Sendable, CustomStringConvertible {
     public var password: String?
     /// The name this client gives in EHLO.
     public var heloName: String = "localhost"
+    /// A PEM file of certificate authorities to trust instead of the system's (a private CA);
+    /// `ESCALATED_SMTP_CA_FILE`.
+    public var caFile: String?
     /// The longest any one step may take (connect, each reply).
     public var timeout: Duration = .seconds(30)
 
@@ -192,7 +195,8 @@ final class SMTPReplyDecoder: ByteToMessageDecoder {
         }
         let length = end - buffer.readerIndex + 1
         var line = buffer.readString(length: length) ?? ""
-        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        // "\r\n" is one Character in Swift: trim by scalars.
+        while let last = line.unicodeScalars.last, last == "\n" || last == "\r" { line.unicodeScalars.removeLast() }
         guard line.count >= 3, let code = Int(line.prefix(3)) else { throw SMTPProtocolError.badReply(line) }
         let separator = line.dropFirst(3).first
         lines.append(String(line.dropFirst(4)))
@@ -227,9 +231,18 @@ final class SMTPReplyHandler: ChannelInboundHandler, @unchecked Sendable {
     // Touched only on the channel's event loop.
     private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
     private var early: [SMTPReply] = []
+    /// Set once the connection failed or closed: later waits fail at once (a TLS handshake can
+    /// fail before anyone waits for the greeting).
+    private var failure: (any Error)?
 
     func expect(_ promise: EventLoopPromise<SMTPReply>) {
-        if !early.isEmpty { promise.succeed(early.removeFirst()) } else { waiting.append(promise) }
+        if !early.isEmpty {
+            promise.succeed(early.removeFirst())
+        } else if let failure {
+            promise.fail(failure)
+        } else {
+            waiting.append(promise)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -238,12 +251,14 @@ final class SMTPReplyHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failure == nil { failure = error }
         while let promise = waiting.popFirst() { promise.fail(error) }
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        while let promise = waiting.popFirst() { promise.fail(SMTPProtocolError.closed) }
+        if failure == nil { failure = SMTPProtocolError.closed }
+        while let promise = waiting.popFirst() { promise.fail(failure ?? SMTPProtocolError.closed) }
         context.fireChannelInactive()
     }
 }
@@ -260,9 +275,14 @@ final class SMTPSession: Sendable {
         self.settings = settings
     }
 
+    /// TLS with full verification: the certificate chain (system roots, or `caFile`) and the
+    /// host name, or the IP address when the host is one (SNI carries names only).
     static func tlsHandler(_ settings: SMTPSettings) throws -> NIOSSLClientHandler {
-        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
-        return try NIOSSLClientHandler(context: context, serverHostname: settings.host)
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = settings.caFile { configuration.trustRoots = .file(caFile) }
+        let context = try NIOSSLContext(configuration: configuration)
+        let isAddress = settings.host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" } && settings.host.contains { $0 == "." || $0 == ":" }
+        return try NIOSSLClientHandler(context: context, serverHostname: isAddress ? nil : settings.host)
     }
 
     static func connect(settings: SMTPSettings, group: any EventLoopGroup) async throws -> SMTPSession {

@@ -64,6 +64,7 @@ public final class DelivererService: Service {
     private let wake = WakeSignal()
     private let timer = WakeTimer()
     private let attemptsRecorder = Recorder(label: "escalated_delivery_attempts")
+    private let queueAge = Recorder(label: "escalated_delivery_queue_age_seconds")
 
     public init(store: DeliveryStore, client: PostgresClient, cache: RoutingTableCache, templates: MessageTemplates,
                 transport: (any MailTransport)?, configuration: DelivererConfiguration, logger: Logger) {
@@ -142,6 +143,7 @@ public final class DelivererService: Service {
 
     /// Sends one leased row; returns its outcome to record, or nil when this daemon does not serve its channel.
     private func deliver(_ row: DeliveryStore.Leased, directory: Directory) async -> DeliveryStore.Outcome? {
+        queueAge.record(row.waitedSeconds)
         let outcome: DeliveryOutcome
         let transportName: String
         switch row.channel {

@@ -41,6 +41,8 @@ public struct DeliveryStore: Sendable {
         public var revision: Int64
         /// For escalations and reminders: when the step was due.
         public var escalationDue: Date?
+        /// How long the row had waited in the outbox when leased.
+        public var waitedSeconds: Double
     }
 
     /// Leases up to `limit` due rows of `channels` for `leaseSeconds`, oldest due first.
@@ -54,13 +56,14 @@ public struct DeliveryStore: Sendable {
                 UPDATE escalated.outbox o
                    SET next_attempt_at = now() + \(leaseSeconds) * interval '1 second', attempts = o.attempts + 1, leased_by = \(instance)
                   FROM c WHERE o.id = c.id
-                RETURNING o.id, o.kind, o.recipient_kind, o.recipient_code, o.channel, o.attempts, o.data, o.issue_id
+                RETURNING o.id, o.kind, o.recipient_kind, o.recipient_code, o.channel, o.attempts, o.data, o.issue_id,
+                          extract(epoch FROM now() - o.created_at)::float8 AS waited
             )
             SELECT l.id, l.kind, l.recipient_kind, l.recipient_code, l.channel, l.attempts, l.data::text, l.issue_id,
                    coalesce(i.title, ''), coalesce(i.description, ''), coalesce(i.unit_code, ''), coalesce(i.sector_code, ''),
                    coalesce(i.severity, 'normal'), i.acknowledge_due_at, i.resolve_due_at,
                    (SELECT a.target_code FROM escalated.assignments a WHERE a.issue_id = l.issue_id AND a.role = 'agency' LIMIT 1),
-                   (SELECT revision FROM escalated.directory_meta), e.due_at
+                   (SELECT revision FROM escalated.directory_meta), e.due_at, l.waited
               FROM leased l LEFT JOIN escalated.issues i ON i.id = l.issue_id
               LEFT JOIN escalated.escalations e ON e.issue_id = l.issue_id
                     AND e.level = (l.data->>'level')::int AND e.repeat = (l.data->>'repeat')::int
@@ -68,13 +71,13 @@ public struct DeliveryStore: Sendable {
             """, logger: logger)
         var leased: [Leased] = []
         let decoder = JSONDecoder()
-        for try await r in rows.decode((Int64, String, String, String, String, Int, String, Int64?, String, String, String, String, String, Date?, Date?, String?, Int64, Date?).self) {
+        for try await r in rows.decode((Int64, String, String, String, String, Int, String, Int64?, String, String, String, String, String, Date?, Date?, String?, Int64, Date?, Double).self) {
             leased.append(Leased(
                 id: r.0, kind: r.1, recipientKind: TargetKind(rawValue: r.2) ?? .person, recipientCode: r.3,
                 channel: DeliveryChannel(rawValue: r.4) ?? .email, attempts: r.5,
                 data: (try? decoder.decode(JSONValue.self, from: Data(r.6.utf8))) ?? .null, issueID: r.7,
                 title: r.8, description: r.9, unit: r.10, sector: r.11, severity: Severity(rawValue: r.12) ?? .normal,
-                acknowledgeDue: r.13, resolveDue: r.14, agency: r.15, revision: r.16, escalationDue: r.17))
+                acknowledgeDue: r.13, resolveDue: r.14, agency: r.15, revision: r.16, escalationDue: r.17, waitedSeconds: r.18))
         }
         return leased
     }

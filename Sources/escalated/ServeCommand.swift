@@ -85,11 +85,17 @@ struct DaemonOptions: ParsableArguments {
             throw SettingsError("ESCALATED_MAIL_FROM must be an email address such as escalated@example.org (got '\(fromText)')")
         }
         if let url = env["ESCALATED_SMTP_URL"], !url.isEmpty {
+            var settings: SMTPSettings
             do {
-                return MailConfiguration(transport: .smtp(try SMTPSettings(url: url)), from: from)
+                settings = try SMTPSettings(url: url)
             } catch {
                 throw SettingsError(error.description)
             }
+            if let ca = env["ESCALATED_SMTP_CA_FILE"], !ca.isEmpty {
+                guard FileManager.default.isReadableFile(atPath: ca) else { throw SettingsError("ESCALATED_SMTP_CA_FILE: cannot read \(ca)") }
+                settings.caFile = ca
+            }
+            return MailConfiguration(transport: .smtp(settings), from: from)
         }
         if let folder = env["ESCALATED_MAIL_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) ?? defaultFolder {
             return MailConfiguration(transport: .folder(folder), from: from)

@@ -246,5 +246,50 @@ extension IntegrationTests {
             #expect(text.contains("  #1 report 1 (Xã Bắc 1)"), "\(text)")
             #expect(digest.part("text/html")?.contains("<td>Khu vực Bắc</td><td>4</td><td>3</td><td>1</td>") == true)
         }
+    
+        @Test("STARTTLS (required) with AUTH LOGIN, and TLS from the first byte, verified against a private CA; an unknown CA, a missing STARTTLS and a silent server fail as transient")
+        func tls() async throws {
+            let certificates = NSTemporaryDirectory() + "escalated-tls-\(UInt32.random(in: 0...UInt32.max))"
+            defer { try? FileManager.default.removeItem(atPath: certificates) }
+            let (ca, cert, key) = try SMTPServer.makeCertificates(in: certificates)
+            let starttls = try SMTPServer(requireAuth: true, options: ["--login-only", "--starttls", cert, key])
+            let implicit = try SMTPServer(options: ["--tls", cert, key])
+            let plain = try SMTPServer()
+            for server in [starttls, implicit, plain] { try await server.start() }
+            let to = try #require(MailAddress(name: "Sở Y tế", address: "so-y-te@example.org"))
+            let message = MailMessage(from: Self.from, to: [to], subject: "Kiểm tra TLS", text: "Nội dung", html: "<p>Nội dung</p>",
+                                      messageID: "tls-1@example.org", date: Date())
+
+            var login = SMTPSettings(host: "127.0.0.1", port: starttls.port, startTLS: .required, username: "escalated", password: "secret")
+            login.caFile = ca
+            let loggedIn = await SMTPTransport(settings: login).send(message)
+            #expect(loggedIn.isSent, "\(loggedIn)")
+            #expect(starttls.messages.count == 1)
+            var tls = SMTPSettings(host: "127.0.0.1", port: implicit.port, implicitTLS: true)
+            tls.caFile = ca
+            #expect(await SMTPTransport(settings: tls).send(message).isSent)
+            #expect(ReceivedMail(try #require(implicit.messages.first)).header("Subject") == "Kiểm tra TLS")
+
+            var untrusted = tls
+            untrusted.caFile = nil
+            let refused = await SMTPTransport(settings: untrusted).send(message)
+            #expect(refused.isTransient, "\(refused)")
+            #expect(implicit.messages.count == 1)
+            let noStartTLS = await SMTPTransport(settings: SMTPSettings(host: "127.0.0.1", port: plain.port, startTLS: .required)).send(message)
+            #expect(noStartTLS == .transient("the server does not offer STARTTLS, which is required"))
+            // aiosmtpd never answers a failed AUTH (it keeps the client waiting): the step's
+            // timeout ends it, and the delivery is retried later, not lost.
+            var wrong = login
+            wrong.password = "guess"
+            wrong.timeout = .seconds(2)
+            let denied = await SMTPTransport(settings: wrong).send(message)
+            #expect(denied == .transient("cannot connect to \(wrong): no reply to AUTH LOGIN password in time"), "\(denied)")
+            #expect(plain.messages.isEmpty && starttls.messages.count == 1)
+        }
     }
+}
+
+extension DeliveryOutcome {
+    var isSent: Bool { if case .sent = self { true } else { false } }
+    var isTransient: Bool { if case .transient = self { true } else { false } }
 }

@@ -10,15 +10,38 @@ import PostgresCluster
 final class SMTPServer: @unchecked Sendable {
     let port: Int
     let folder: String
-    let requireAuth: Bool
+    let options: [String]
     private var process: Process?
 
-    /// `port` nil picks a free one; the server is started by `start()`.
-    init(port: Int? = nil, requireAuth: Bool = false) throws {
+    /// `port` nil picks a free one; the server is started by `start()`. `options` are the
+    /// script's (`--auth`, `--login-only`, `--starttls CERT KEY`, `--tls CERT KEY`).
+    init(port: Int? = nil, requireAuth: Bool = false, options: [String] = []) throws {
         self.port = try port ?? PostgresCluster.freeLoopbackPort()
         folder = NSTemporaryDirectory() + "escalated-smtp-\(UInt32.random(in: 0...UInt32.max))"
-        self.requireAuth = requireAuth
+        self.options = (requireAuth ? ["--auth"] : []) + options
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    /// A certificate authority and a server certificate for 127.0.0.1 made with openssl in
+    /// `folder`: (CA file, certificate, key).
+    static func makeCertificates(in folder: String) throws -> (ca: String, cert: String, key: String) {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        func openssl(_ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["openssl"] + arguments
+            process.currentDirectoryURL = URL(fileURLWithPath: folder)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw TestFailure("openssl \(arguments.first ?? "") failed") }
+        }
+        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=escalated test CA"])
+        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: folder + "/san.ext", atomically: true, encoding: .utf8)
+        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"])
+        return (folder + "/ca.pem", folder + "/server.pem", folder + "/server.key")
     }
 
     static var script: String {
@@ -29,7 +52,7 @@ final class SMTPServer: @unchecked Sendable {
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, "\(port)", folder] + (requireAuth ? ["auth"] : [])
+        process.arguments = ["python3", Self.script, "\(port)", folder] + options
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         let log = folder + ".log"
@@ -43,7 +66,11 @@ final class SMTPServer: @unchecked Sendable {
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                 throw TestFailure("the SMTP server (aiosmtpd) exited; is it installed (`pip install aiosmtpd`)? \(text)")
             }
-            if Self.accepts(port: port) { return }
+            if Self.accepts(port: port) {
+                // aiosmtpd opens the port a moment before it serves TLS handshakes.
+                try await Task.sleep(for: .milliseconds(200))
+                return
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TestFailure("the SMTP server did not start listening on port \(port)")

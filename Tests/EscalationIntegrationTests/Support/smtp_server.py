@@ -1,12 +1,14 @@
 """A real SMTP server for the email hook tests (aiosmtpd, from PyPI).
 
-Usage: smtp_server.py PORT FOLDER [auth]
+Usage: smtp_server.py PORT FOLDER [--auth] [--login-only] [--starttls CERT KEY] [--tls CERT KEY]
 Writes each accepted message as FOLDER/<n>.eml. Recipients starting with "reject" get 550,
-with "later" 451. With "auth", AUTH PLAIN/LOGIN as escalated/secret is required.
+with "later" 451. --auth requires AUTH (PLAIN or LOGIN; --login-only offers LOGIN alone) as
+escalated/secret; --starttls requires STARTTLS, --tls speaks TLS from the first byte.
 Prints "ready" once listening; stops on SIGTERM.
 """
 import os
 import signal
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -41,12 +43,23 @@ def authenticate(server, session, envelope, mechanism, auth_data):
 
 
 def main():
-    port, folder = int(sys.argv[1]), sys.argv[2]
-    require_auth = len(sys.argv) > 3 and sys.argv[3] == "auth"
+    port, folder, options = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     os.makedirs(folder, exist_ok=True)
     kwargs = {}
-    if require_auth:
-        kwargs = dict(authenticator=authenticate, auth_required=True, auth_require_tls=False)
+
+    def context(i):
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(options[i + 1], options[i + 2])
+        return ctx
+
+    if "--starttls" in options:
+        kwargs.update(tls_context=context(options.index("--starttls")), require_starttls=True)
+    if "--tls" in options:
+        kwargs.update(ssl_context=context(options.index("--tls")))
+    if "--auth" in options:
+        kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=False)
+        if "--login-only" in options:
+            kwargs.update(auth_exclude_mechanism=["PLAIN"])
     controller = Controller(Handler(folder), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
