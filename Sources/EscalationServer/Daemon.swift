@@ -86,7 +86,10 @@ public enum Daemon {
 
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(MetricsMiddleware())
-        IssuesController(issues: IssueStore(client: client), lifecycle: LifecycleStore(client: client, cache: cache)).addRoutes(to: router)
+        IssuesController(
+            issues: IssueStore(client: client), lifecycle: LifecycleStore(client: client, cache: cache),
+            intake: IntakeGroups(store: IssueStore(client: client), logger: logger.with("service", "intake"))
+        ).addRoutes(to: router)
         DeliveriesController(deliveries: DeliveryStore(client: client, instance: configuration.router.instanceName)).addRoutes(to: router)
         HealthController(
             client: client,

@@ -11,6 +11,8 @@ import PostgresNIO
 struct IssuesController: Sendable {
     let issues: IssueStore
     let lifecycle: LifecycleStore
+    /// Reports without an Idempotency-Key are committed in groups.
+    let intake: IntakeGroups
 
     /// The largest request body accepted, in bytes.
     static let maximumBodySize = 64 * 1024
@@ -142,7 +144,11 @@ struct IssuesController: Sendable {
         }
         let created: IssueStore.Created
         do {
-            created = try await issues.create(newIssue, origin: .api, idempotencyKey: key, logger: context.logger)
+            if let key {
+                created = try await issues.create(newIssue, origin: .api, idempotencyKey: key, logger: context.logger)
+            } else {
+                created = IssueStore.Created(id: try await intake.submit(newIssue).get(), replayed: false)
+            }
         } catch let error as IssueStore.CreateError {
             switch error {
             case .unknown(let field, let code):

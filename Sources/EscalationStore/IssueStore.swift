@@ -23,6 +23,11 @@ public struct IssueStore: Sendable {
     public struct Created: Sendable, Equatable {
         public var id: Int64
         public var replayed: Bool
+
+        public init(id: Int64, replayed: Bool) {
+            self.id = id
+            self.replayed = replayed
+        }
     }
 
     /// Stores a validated report; routing happens asynchronously, woken by the insert's NOTIFY.
@@ -61,6 +66,46 @@ public struct IssueStore: Sendable {
         ).decode((Int64, String?).self).first { _ in true }
         guard let existing, existing.1 == requestHash else { throw CreateError.idempotencyKeyReused }
         return Created(id: existing.0, replayed: true)
+    }
+
+    /// Stores many validated reports in one statement (one transaction, one NOTIFY): the grouped
+    /// intake. Returns, in input order, each report's new id, or why it was refused (an unknown
+    /// unit or sector); nothing is stored for a refused report.
+    public func createMany(_ issues: [NewIssue], origin: IssueOrigin, logger: Logger) async throws -> [Result<Int64, CreateError>] {
+        guard !issues.isEmpty else { return [] }
+        var results = [Result<Int64, CreateError>](repeating: .failure(.idempotencyKeyReused), count: issues.count)
+        // Ids are drawn from the identity's sequence per input row, so each answer is exact.
+        let rows = try await client.query("""
+            WITH input AS (
+                SELECT * FROM unnest(\(issues.map(\.unit))::text[], \(issues.map(\.sector))::text[],
+                                     \(issues.map(\.severity.rawValue))::text[], \(issues.map(\.title))::text[],
+                                     \(issues.map(\.description))::text[], \(issues.map { $0.reporter ?? "" })::text[])
+                    WITH ORDINALITY AS t(u, s, v, ti, d, r, n)
+            ), checked AS (
+                SELECT i.*, EXISTS (SELECT 1 FROM escalated.units WHERE code = i.u) AS unit_ok,
+                       EXISTS (SELECT 1 FROM escalated.sectors WHERE code = i.s) AS sector_ok
+                  FROM input i
+            ), ids AS (
+                SELECT n, nextval(pg_get_serial_sequence('escalated.issues', 'id')) AS id FROM checked WHERE unit_ok AND sector_ok
+            ), inserted AS (
+                INSERT INTO escalated.issues (id, unit_code, sector_code, severity, title, description, reporter, origin)
+                OVERRIDING SYSTEM VALUE
+                SELECT ids.id, c.u, c.s, c.v, c.ti, c.d, nullif(c.r, ''), \(origin.rawValue) FROM checked c JOIN ids USING (n)
+            )
+            SELECT c.n, ids.id, c.unit_ok, c.sector_ok FROM checked c LEFT JOIN ids USING (n)
+            """, logger: logger).decode((Int64, Int64?, Bool, Bool).self)
+        for try await (n, id, unitOK, sectorOK) in rows {
+            let index = Int(n) - 1
+            guard issues.indices.contains(index) else { continue }
+            if let id {
+                results[index] = .success(id)
+            } else if !unitOK {
+                results[index] = .failure(.unknown(field: "unit", code: issues[index].unit))
+            } else if !sectorOK {
+                results[index] = .failure(.unknown(field: "sector", code: issues[index].sector))
+            }
+        }
+        return results
     }
 
     static func requestHash(_ issue: NewIssue) -> String {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import EscalationServer
 import EscalationStore
 import Foundation
@@ -5,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import Testing
 
 extension IntegrationTests {
@@ -158,6 +160,44 @@ extension IntegrationTests {
                 #expect(ids.count == 1 && ids.first! != nil)
             }
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 2)
+        }
+
+        @Test("concurrent reports are committed in groups: each answered with its own issue, fewer transactions than reports, a bad one refused alone")
+        func groupedIntake() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await Self.app(settings).test(.live) { client in
+                try await InProcessDaemon.waitForListener(settings, count: 1)
+                // Several connections at once (the test client has one): AsyncHTTPClient's shared pool.
+                let port = try #require(client.port)
+                let http = HTTPClient.shared
+                let answers = try await withThrowingTaskGroup(of: (Int, HTTPResponse.Status, Int?, String?).self) { group in
+                    for n in 0..<200 {
+                        group.addTask {
+                            let unit = n % 50 == 7 ? "ZZ9" : "N1"
+                            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/issues")
+                            request.method = .POST
+                            request.headers.add(name: "Content-Type", value: "application/json")
+                            request.body = .bytes(ByteBuffer(string: #"{"unit":"\#(unit)","sector":"land","title":"Báo cáo \#(n)"}"#))
+                            let response = try await http.execute(request, timeout: .seconds(30))
+                            let body = try await response.body.collect(upTo: 1 << 20)
+                            let object = try? Self.object(body)
+                            return (n, HTTPResponse.Status(code: Int(response.status.code)), object?["id"] as? Int, object?["title"] as? String)
+                        }
+                    }
+                    return try await group.reduce(into: [(Int, HTTPResponse.Status, Int?, String?)]()) { $0.append($1) }
+                }
+                let refused = answers.filter { $0.0 % 50 == 7 }
+                #expect(refused.allSatisfy { $0.1 == .unprocessableContent }, "\(refused)")
+                let stored = answers.filter { $0.0 % 50 != 7 }
+                #expect(stored.allSatisfy { $0.1 == .created && $0.3 == "Báo cáo \($0.0)" }, "\(stored.prefix(3))")
+                #expect(Set(stored.compactMap(\.2)).count == 196)
+                #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 196)
+                #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.events WHERE kind = 'reported'") == 196)
+                let transactions = try await TestPostgres.scalar(settings, "SELECT count(DISTINCT xmin::text) FROM escalated.events WHERE kind = 'reported'")
+                #expect(transactions < 196, "grouped into \(transactions) transactions")
+                print("grouped intake: 196 reports committed in \(transactions) transactions")
+                try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 196, timeout: .seconds(20))
+            }
         }
 
         @Test("lists filter by unit, sector, agency and state, newest first, and cursors visit every issue once")
