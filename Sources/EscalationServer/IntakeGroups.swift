@@ -11,7 +11,8 @@ import Synchronization
 /// group commits form the next group, which starts as soon as the commit ends. At low load a
 /// group holds one report and costs one window of latency.
 public final class IntakeGroups: Sendable {
-    public typealias Outcome = Result<Int64, IssueStore.CreateError>
+    /// The stored issue (as it is right after its group committed), or why it was refused.
+    public typealias Outcome = Result<IssueRecord, IssueStore.CreateError>
 
     private struct Waiting {
         var issue: NewIssue
@@ -62,8 +63,15 @@ public final class IntakeGroups: Sendable {
             }
             guard !group.isEmpty else { return }
             do {
-                let outcomes = try await store.createMany(group.map(\.issue), origin: .api, logger: logger)
-                for (waiting, outcome) in zip(group, outcomes) { waiting.continuation.resume(returning: .success(outcome)) }
+                let created = try await store.createMany(group.map(\.issue), origin: .api, logger: logger)
+                // One read for the whole group: three queries, not three per report.
+                let stored = try await store.getMany(ids: created.compactMap { try? $0.get() }, logger: logger)
+                for (waiting, outcome) in zip(group, created) {
+                    let answer: Outcome = outcome.flatMap { id in
+                        stored[id].map { .success($0) } ?? .failure(.unknown(field: "id", code: "\(id)"))
+                    }
+                    waiting.continuation.resume(returning: .success(answer))
+                }
             } catch {
                 for waiting in group { waiting.continuation.resume(returning: .failure(error)) }
             }

@@ -147,7 +147,10 @@ struct IssuesController: Sendable {
             if let key {
                 created = try await issues.create(newIssue, origin: .api, idempotencyKey: key, logger: context.logger)
             } else {
-                created = IssueStore.Created(id: try await intake.submit(newIssue).get(), replayed: false)
+                // Grouped intake answers with the stored issue itself: no second read.
+                let stored = try await intake.submit(newIssue).get()
+                context.logger.debug("issue stored", metadata: ["issue.id": "\(stored.id)"])
+                return try APIJSON.response(stored, status: .created, headers: [.location: "/v1/issues/\(stored.id)"])
             }
         } catch let error as IssueStore.CreateError {
             switch error {

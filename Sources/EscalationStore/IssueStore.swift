@@ -152,38 +152,43 @@ public struct IssueStore: Sendable {
 
     /// One issue with its assignments and full history, or nil when there is none with that id.
     public func get(id: Int64, logger: Logger) async throws -> IssueRecord? {
-        try await client.withConnection { connection in
-            var found: Row?
+        try await getMany(ids: [id], logger: logger)[id]
+    }
+
+    /// Several issues with their assignments and histories, in three queries whatever their number.
+    public func getMany(ids: [Int64], logger: Logger) async throws -> [Int64: IssueRecord] {
+        guard !ids.isEmpty else { return [:] }
+        return try await client.withConnection { connection in
+            var issues: [Int64: IssueRecord] = [:]
+            var binds = PostgresBindings()
+            binds.append(ids)
             for try await row in try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM escalated.issues WHERE id = $1", binds: Self.binds(id)),
-                logger: logger
+                PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM escalated.issues WHERE id = ANY($1)", binds: binds), logger: logger
             ) {
-                found = try Self.decode(row)
+                var issue = Self.record(try Self.decode(row))
+                issue.assignments = []
+                issue.events = []
+                issues[issue.id] = issue
             }
-            guard let found else { return nil }
-            var issue = Self.record(found)
-            var assignments: [AssignmentRecord] = []
-            for try await (kind, code, role, rule, at) in try await connection.query("""
-                SELECT target_kind, target_code, role, rule_id, assigned_at FROM escalated.assignments
-                 WHERE issue_id = \(id)
-                 ORDER BY CASE role WHEN 'agency' THEN 0 WHEN 'member' THEN 1 ELSE 2 END, target_kind, target_code
-                """, logger: logger).decode((String, String, String, String?, Date).self) {
-                assignments.append(AssignmentRecord(
+            guard !issues.isEmpty else { return [:] }
+            for try await (issueID, kind, code, role, rule, at) in try await connection.query("""
+                SELECT issue_id, target_kind, target_code, role, rule_id, assigned_at FROM escalated.assignments
+                 WHERE issue_id = ANY(\(ids))
+                 ORDER BY issue_id, CASE role WHEN 'agency' THEN 0 WHEN 'member' THEN 1 ELSE 2 END, target_kind, target_code
+                """, logger: logger).decode((Int64, String, String, String, String?, Date).self) {
+                issues[issueID]?.assignments?.append(AssignmentRecord(
                     kind: TargetKind(rawValue: kind) ?? .agency, code: code,
                     role: AssignmentRole(rawValue: role) ?? .watcher, rule: rule, assignedAt: at
                 ))
             }
-            var events: [EventRecord] = []
             let decoder = JSONDecoder()
-            for try await (eventID, kind, actor, at, data) in try await connection.query("""
-                SELECT id, kind, actor, at, data::text FROM escalated.events WHERE issue_id = \(id) ORDER BY id
-                """, logger: logger).decode((Int64, String, String, Date, String).self) {
+            for try await (eventID, issueID, kind, actor, at, data) in try await connection.query("""
+                SELECT id, issue_id, kind, actor, at, data::text FROM escalated.events WHERE issue_id = ANY(\(ids)) ORDER BY issue_id, id
+                """, logger: logger).decode((Int64, Int64, String, String, Date, String).self) {
                 let value = (try? decoder.decode(JSONValue.self, from: Data(data.utf8))) ?? .null
-                events.append(EventRecord(id: eventID, kind: kind, actor: actor, at: at, data: value))
+                issues[issueID]?.events?.append(EventRecord(id: eventID, kind: kind, actor: actor, at: at, data: value))
             }
-            issue.assignments = assignments
-            issue.events = events
-            return issue
+            return issues
         }
     }
 

@@ -27,11 +27,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Reports per second in the steady scenario.") var rate: Int = 200
     @Option(help: "Concurrent single-row inserters in the ceiling scenario.") var inserters: Int = 8
     @Option(help: "Router batch size given to the daemon (the daemon's default).") var batchSize: Int = 1000
-    @Option(help: "Scenarios to run: all, or a comma-separated list of backlog, steady, ceiling, escalation, burst, email.") var scenario: String = "all"
+    @Option(help: "Scenarios to run: all, or a comma-separated list of backlog, steady, ceiling, escalation, burst, email, intake.") var scenario: String = "all"
     @Option(help: "Open issues in the escalation scenario, comma-separated (one run each).") var open: String = "100000,1000000"
     @Option(help: "Steps falling due within one minute in the escalation scenario.") var due: Int = 10_000
     @Option(help: "Steps due at one instant in the burst scenario.") var burst: Int = 50_000
     @Option(help: "Emails queued in the email scenario.") var emails: Int = 10_000
+    @Option(help: "Concurrent clients in the intake scenario (HTTP, then single-row SQL).") var clients: Int = 64
     @Option(help: "The SMTP server script the email scenario runs (aiosmtpd).") var smtpScript: String = "Tests/EscalationIntegrationTests/Support/smtp_server.py"
     @Flag(help: "Also run the steady load on the backlog's database, right after it (dead index entries not yet vacuumed).") var afterBacklog = false
 
@@ -40,10 +41,11 @@ struct BenchCommand: AsyncParsableCommand {
         guard (5...600).contains(seconds) else { throw ValidationError("--seconds must be from 5 to 600") }
         guard (1...5000).contains(rate) else { throw ValidationError("--rate must be from 1 to 5000") }
         guard (1...64).contains(inserters) else { throw ValidationError("--inserters must be from 1 to 64") }
-        let known: Set<String> = ["all", "backlog", "steady", "ceiling", "escalation", "burst", "email"]
+        let known: Set<String> = ["all", "backlog", "steady", "ceiling", "escalation", "burst", "email", "intake"]
         for name in scenario.split(separator: ",") where !known.contains(String(name)) {
-            throw ValidationError("--scenario '\(name)' is not one of all, backlog, steady, ceiling, escalation, burst, email")
+            throw ValidationError("--scenario '\(name)' is not one of all, backlog, steady, ceiling, escalation, burst, email, intake")
         }
+        guard (1...90).contains(clients) else { throw ValidationError("--clients must be from 1 to 90") }
         guard (100...1_000_000).contains(emails) else { throw ValidationError("--emails must be from 100 to 1000000") }
         for text in open.split(separator: ",") {
             guard let n = Int(text), (1000...10_000_000).contains(n) else { throw ValidationError("--open takes numbers from 1000 to 10000000, comma-separated") }
@@ -102,6 +104,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if all || wanted.contains("burst") {
             try await database("burst").burst(count: burst, into: &report)
+        }
+        if all || wanted.contains("intake") {
+            try await database("intake").intake(clients: clients, seconds: seconds, into: &report)
         }
         if all || wanted.contains("email") {
             try await database("email").email(count: emails, script: smtpScript, into: &report)

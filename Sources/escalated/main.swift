@@ -6,6 +6,7 @@ import EscalationCore
 import EscalationServer
 import EscalationStore
 import Foundation
+import PostgresNIO
 import PostgresCluster
 
 
@@ -66,6 +67,12 @@ do {
     }
     if let exitCode = error as? ExitCode {
         exit(exitCode.rawValue)
+    }
+    // PostgresNIO hides the server's words by default; the server's message and SQLSTATE say
+    // what went wrong and carry no credentials.
+    if let error = error as? PSQLError, let message = error.serverInfo?[.message] {
+        CLI.printError("the database refused: \(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))")
+        exit(1)
     }
     CLI.printError("\(error)")
     exit(1)
