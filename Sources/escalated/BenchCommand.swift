@@ -298,15 +298,7 @@ struct Bench {
             for worker in 0..<inserters {
                 group.addTask {
                     try await Daemon.withClient(settings, applicationName: "escalated-bench-insert", logger: logger) { client in
-                        let end = ContinuousClock.now + window
-                        var n = 0
-                        while ContinuousClock.now < end {
-                            try await client.query("""
-                                INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('LC-SAPA-01', 'health', \("ceiling \(worker).\(n)"))
-                                """, logger: logger)
-                            n += 1
-                        }
-                        return n
+                        try await Bench.insertSingleRows(client, for: window, label: "ceiling \(worker)", logger: logger)
                     }
                 }
             }
@@ -331,6 +323,21 @@ struct Bench {
         report.add("ceiling: routed during the window", "\(routedRate.formatted0)/s = \(String(format: "%.1f", routedRate / insertRate * 100))% of the insert rate", ">= 95%")
         report.add("ceiling: backlog at the end", "\(Int(backlogAtEnd)) issues = \(String(format: "%.3f", backlogAtEnd / max(routedRate, 1))) s of work (drained in \(drain.milliseconds) ms)", "< 1 s")
         report.add("ceiling: commit-to-routed p50 / p99", String(format: "%.2f ms / %.2f ms", l.p50, l.p99))
+    }
+}
+
+extension Bench {
+    /// Commits single-row reports (each its own transaction and NOTIFY) for `window`; returns how many.
+    static func insertSingleRows(_ client: PostgresClient, for window: Duration, label: String, logger: Logger) async throws -> Int {
+        let end = ContinuousClock.now + window
+        var n = 0
+        while ContinuousClock.now < end {
+            try await client.query("""
+                INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('LC-SAPA-01', 'health', \("\(label).\(n)"))
+                """, logger: logger)
+            n += 1
+        }
+        return n
     }
 }
 

@@ -32,17 +32,7 @@ extension Bench {
             }
             let total = try await withThrowingTaskGroup(of: Int.self) { group in
                 for worker in 0..<clients {
-                    group.addTask {
-                        let end = ContinuousClock.now + window
-                        var n = 0
-                        while ContinuousClock.now < end {
-                            try await pool.query("""
-                                INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('LC-SAPA-01', 'health', \("sql \(worker).\(n)"))
-                                """, logger: logger)
-                            n += 1
-                        }
-                        return n
-                    }
+                    group.addTask { try await Bench.insertSingleRows(pool, for: window, label: "sql \(worker)", logger: logger) }
                 }
                 return try await group.reduce(0, +)
             }
