@@ -1,3 +1,5 @@
+public import Foundation
+
 /// The organisation the daemon routes within: who is who, who answers for what.
 ///
 /// A directory is data: it is imported from a file, validated as a whole, and replaced in one
@@ -40,6 +42,13 @@ public struct Directory: Sendable, Equatable {
         self.groups = groups
         self.chains = chains
         self.defaults = defaults
+    }
+
+    /// The time zone of the default calendar (UTC without one): what digests and messages show
+    /// local times in.
+    public var timeZone: TimeZone {
+        defaults.calendar.flatMap { code in calendars.first { $0.code == code } }
+            .flatMap { TimeZone(identifier: $0.timeZone) } ?? TimeZone(identifier: "UTC")!
     }
 
     /// True when the directory holds nothing at all (a database that was never imported into).

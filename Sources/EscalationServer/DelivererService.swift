@@ -182,6 +182,11 @@ public final class DelivererService: Service {
         return DeliveryStore.Outcome(id: row.id, decision: decision, answer: answer, transport: transportName)
     }
 
+    /// An issue's address in the API, under the configured public URL.
+    static func issueLink(_ publicURL: String, _ id: Int64) -> String {
+        (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + "v1/issues/\(id)"
+    }
+
     /// A digest email: the report the database made, for one member.
     static func digest(for row: DeliveryStore.Leased, directory: Directory, from: MailAddress, templates: MessageTemplates,
                        publicURL: String) -> Result<MailMessage, Unsendable> {
@@ -198,11 +203,9 @@ public final class DelivererService: Service {
         for area in directory.areas { names[area.code] = area.name }
         for agency in directory.agencies { names[agency.code] = agency.name }
         for group in directory.groups { names[group.code] = group.name }
-        let zone = directory.defaults.calendar.flatMap { code in directory.calendars.first { $0.code == code } }
-            .flatMap { TimeZone(identifier: $0.timeZone) } ?? TimeZone(identifier: "UTC")!
-        let base = publicURL.hasSuffix("/") ? publicURL : publicURL + "/"
+        let zone = directory.timeZone
         guard let rendered = templates.renderDigest(report: report, group: group, day: day, locale: person.locale, recipient: person.name,
-                                                    timeZone: zone, names: { names[$0] }, link: { base + "v1/issues/\($0)" }) else {
+                                                    timeZone: zone, names: { names[$0] }, link: { issueLink(publicURL, Int64($0)) }) else {
             return .failure(Unsendable(text: "no template for \(person.locale.rawValue).digest"))
         }
         return .success(MailMessage(
@@ -216,7 +219,7 @@ public final class DelivererService: Service {
         var issue: [String: Any] = [
             "id": row.issueID ?? 0, "unit": row.unit, "sector": row.sector, "severity": row.severity.rawValue,
             "title": row.title, "description": row.description,
-            "url": (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + "v1/issues/\(row.issueID ?? 0)",
+            "url": issueLink(publicURL, row.issueID ?? 0),
         ]
         if let name = directory.units.first(where: { $0.code == row.unit })?.name { issue["unit_name"] = name }
         let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
@@ -270,10 +273,8 @@ public final class DelivererService: Service {
             if case .string(let clock)? = data["clock"] { context.clock = DeadlineClock(rawValue: clock) }
             context.due = row.escalationDue
         }
-        let zone = directory.defaults.calendar.flatMap { code in directory.calendars.first { $0.code == code } }
-            .flatMap { TimeZone(identifier: $0.timeZone) } ?? TimeZone(identifier: "UTC")!
-        let link = publicURL.hasSuffix("/") ? publicURL + "v1/issues/\(context.issueID)" : publicURL + "/v1/issues/\(context.issueID)"
-        guard let rendered = templates.render(context, locale: locale, recipient: name, timeZone: zone, link: link) else {
+        let zone = directory.timeZone
+        guard let rendered = templates.render(context, locale: locale, recipient: name, timeZone: zone, link: issueLink(publicURL, context.issueID)) else {
             return .failure(Unsendable(text: "no template for \(locale.rawValue).\(row.kind)"))
         }
         return .success(MailMessage(

@@ -59,8 +59,7 @@ public final class DigestService: Service {
 
     /// The local date and minute of `instant` in the default calendar's time zone (UTC without one).
     public static func local(_ instant: Date, directory: Directory) -> (day: LocalDate, minute: Int) {
-        let zone = directory.defaults.calendar.flatMap { code in directory.calendars.first { $0.code == code } }
-            .flatMap { TimeZone(identifier: $0.timeZone) } ?? TimeZone(identifier: "UTC")!
+        let zone = directory.timeZone
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: instant)
