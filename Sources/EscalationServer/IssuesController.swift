@@ -32,15 +32,8 @@ struct IssuesController: Sendable {
 
     func act(_ name: String, _ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try Self.issueID(context)
-        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Content-Type: send application/json", field: "Content-Type")
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: Self.maximumBodySize)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(Self.maximumBodySize) bytes", field: "body")
-        }
+        try Self.requireJSON(request)
+        let body = try await Self.collectBody(request)
         let object = body.readableBytes == 0 ? [:] : try Self.jsonObject(body)
         let allowed: Set<String> = switch name {
         case "resolve": ["actor", "resolution"]
@@ -115,16 +108,9 @@ struct IssuesController: Sendable {
     static let intakeFields: Set<String> = ["unit", "sector", "severity", "title", "description", "reporter"]
 
     func create(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Content-Type: send application/json", field: "Content-Type")
-        }
+        try Self.requireJSON(request)
         let key = try Self.idempotencyKey(request.headers[HTTPField.Name("Idempotency-Key")!])
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: Self.maximumBodySize)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(Self.maximumBodySize) bytes", field: "body")
-        }
+        let body = try await Self.collectBody(request)
         let object = try Self.jsonObject(body)
         for name in object.keys.sorted() where !Self.intakeFields.contains(name) {
             throw APIError.badRequest(name, "unknown field (expected \(Self.intakeFields.sorted().joined(separator: ", ")))")
@@ -170,6 +156,22 @@ struct IssuesController: Sendable {
         var headers: HTTPFields = [.location: "/v1/issues/\(created.id)"]
         if created.replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
         return try APIJSON.response(issue, status: .created, headers: headers)
+    }
+
+    /// A body may only be JSON (or come without a Content-Type).
+    static func requireJSON(_ request: Request) throws {
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Content-Type: send application/json", field: "Content-Type")
+        }
+    }
+
+    /// The body, refused past the size limit.
+    static func collectBody(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: maximumBodySize)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(maximumBodySize) bytes", field: "body")
+        }
     }
 
     static func idempotencyKey(_ value: String?) throws -> String? {
