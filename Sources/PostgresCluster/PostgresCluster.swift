@@ -183,6 +183,25 @@ public final class PostgresCluster: Sendable {
         }
     }
 
+    /// True when something accepts TCP connections on 127.0.0.1:`port` (a server started by a
+    /// test or the bench is up).
+    public static func loopbackPortAccepts(_ port: Int) -> Bool {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
     /// Asks the kernel for a free port on 127.0.0.1.
     public static func freeLoopbackPort() throws(ClusterError) -> Int {
         #if canImport(Glibc)

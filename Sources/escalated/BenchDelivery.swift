@@ -2,6 +2,7 @@ import EscalationServer
 import EscalationStore
 import Foundation
 import Logging
+import PostgresCluster
 import PostgresNIO
 
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ import PostgresNIO
 extension Bench {
     /// Starts `smtp_server.py` on a free port, writing messages into a temporary folder.
     func startSMTPServer(script: String) async throws -> (Process, Int, String) {
-        let port = try await freePort()
+        let port = try PostgresCluster.freeLoopbackPort()
         let folder = NSTemporaryDirectory() + "escalated-bench-smtp-\(getpid())-\(port)"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -24,32 +25,10 @@ extension Bench {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             guard process.isRunning else { throw CLIError("the SMTP server (\(script)) exited; is aiosmtpd installed (`pip install aiosmtpd`)?") }
-            if (try? await scalar("SELECT 1::float8")) != nil, Self.accepts(port: port) { return (process, port, folder) }
+            if PostgresCluster.loopbackPortAccepts(port) { return (process, port, folder) }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw CLIError("the SMTP server did not start")
-    }
-
-    func freePort() async throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
     }
 
     func email(count: Int, script: String, into report: inout BenchReport) async throws {

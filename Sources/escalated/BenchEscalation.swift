@@ -68,15 +68,6 @@ extension Bench {
         }
     }
 
-    func waitForEscalations(_ expected: Int, timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            if Int(try await scalar("SELECT count(*)::float8 FROM escalated.escalations")) >= expected { return }
-        }
-        throw CLIError("the escalations were not all recorded within \(timeout)")
-    }
-
     /// Commit time minus due time of every escalation, in ms: p50, p99, max; and the span from
     /// the earliest due time to the last commit, in seconds.
     func escalationLateness() async throws -> (p50: Double, p99: Double, max: Double, span: Double) {
@@ -133,7 +124,7 @@ extension Bench {
         _ = try await scalar("SELECT 0::float8 FROM (SELECT pg_stat_statements_reset()) r")
         try await makeDue(step: step, from: 5, spread: 60)
         let expected = open / step
-        try await waitForEscalations(expected, timeout: .seconds(180))
+        try await waitUntil("SELECT count(*)::float8 FROM escalated.escalations", atLeast: expected, timeout: .seconds(180))
         let l = try await escalationLateness()
         let statements = try await escalatorStatements()
         let rss = daemon.residentMegabytes()
@@ -153,7 +144,7 @@ extension Bench {
         let daemon = try startDaemon()
         try await daemon.waitForListener(self)
         try await makeDue(step: 1, from: 3, spread: 0)
-        try await waitForEscalations(count, timeout: .seconds(300))
+        try await waitUntil("SELECT count(*)::float8 FROM escalated.escalations", atLeast: count, timeout: .seconds(300))
         let l = try await escalationLateness()
         try await daemon.stop()
         report.add("burst: \(count.formatted()) steps due at one instant", String(format: "all recorded %.2f s after it (%.0f/s)", l.span, Double(count) / max(l.span, 0.001)), "<= 10 s")

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import PostgresCluster
 import PostgresNIO
 
 /// The HTTP intake scenario: `clients` concurrent HTTP clients posting reports for `seconds`,
@@ -12,7 +13,7 @@ import PostgresNIO
 /// same time, in the same run.
 extension Bench {
     func intake(clients: Int, seconds: Int, into report: inout BenchReport) async throws {
-        let port = try await freePort()
+        let port = try PostgresCluster.freeLoopbackPort()
         let daemon = try ChildDaemon(settings: settings, batchSize: batchSize, environment: ["ESCALATED_HTTP": "127.0.0.1:\(port)"])
         try await daemon.waitForListener(self)
         let settings = self.settings

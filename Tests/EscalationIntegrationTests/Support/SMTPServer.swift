@@ -66,7 +66,7 @@ final class SMTPServer: @unchecked Sendable {
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                 throw TestFailure("the SMTP server (aiosmtpd) exited; is it installed (`pip install aiosmtpd`)? \(text)")
             }
-            if Self.accepts(port: port) {
+            if PostgresCluster.loopbackPortAccepts(port) {
                 // aiosmtpd opens the port a moment before it serves TLS handshakes.
                 try await Task.sleep(for: .milliseconds(200))
                 return
@@ -86,19 +86,6 @@ final class SMTPServer: @unchecked Sendable {
     var messages: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".eml") }.sorted()
             .compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
-    }
-
-    static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
     }
 
     deinit {
