@@ -93,13 +93,8 @@ public final class DelivererService: Service {
             try? await gracefulShutdown()
             return
         }
-        wake.signal()
-        for await _ in wake.stream.cancelOnGracefulShutdown() {
-            await drainBatches(workers: 1) { await self.deliverOneBatch() }
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            await planNextLook()
-        }
-        timer.cancel()
+        await wake.runUntilShutdown(timer: timer, work: { await drainBatches(workers: 1) { await self.deliverOneBatch() } },
+                                    plan: { await planNextLook() })
         logger.info("deliverer stopped")
     }
 

@@ -33,17 +33,13 @@ public final class DigestService: Service {
     }
 
     public func run() async throws {
-        wake.signal()
-        for await _ in wake.stream.cancelOnGracefulShutdown() {
+        await wake.runUntilShutdown(timer: timer, work: {
             do {
                 try await makeDue()
             } catch {
                 logger.error("could not make the digests; will retry", metadata: NotificationListener.errorMetadata(error))
             }
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            timer.schedule(wake, secondsUntilDue: nil, poll: interval, retryDue: interval)
-        }
-        timer.cancel()
+        }, plan: { timer.schedule(wake, secondsUntilDue: nil, poll: interval, retryDue: interval) })
     }
 
     /// The directory as it is now.

@@ -31,13 +31,7 @@ public final class EscalatorService: Service {
     }
 
     public func run() async throws {
-        wake.signal()
-        for await _ in wake.stream.cancelOnGracefulShutdown() {
-            await drain()
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            await planNextLook()
-        }
-        timer.cancel()
+        await wake.runUntilShutdown(timer: timer, work: { await drain() }, plan: { await planNextLook() })
         logger.info("escalator stopped")
     }
 

@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import Synchronization
 
 /// A coalescing wake-up: any number of signals while the consumer is busy count as one.
@@ -15,6 +16,20 @@ public final class WakeSignal: Sendable {
     /// Asks the consumer to run once more (soon, or right after its current run).
     public func signal() {
         continuation.yield()
+    }
+}
+
+extension WakeSignal {
+    /// The loop of a woken service: runs `work` at once and after every signal, then `plan`
+    /// (which schedules the next look on `timer`), until graceful shutdown.
+    func runUntilShutdown(timer: WakeTimer, work: () async -> Void, plan: () async -> Void) async {
+        signal()
+        for await _ in stream.cancelOnGracefulShutdown() {
+            await work()
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            await plan()
+        }
+        timer.cancel()
     }
 }
 
