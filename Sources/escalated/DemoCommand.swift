@@ -109,7 +109,7 @@ struct DemoCommand: AsyncParsableCommand {
               List what is routed: curl -s '\(base)/v1/issues?state=routed'
               Health:              curl -s \(base)/readyz
               From the shell:      escalated issues list    (uses this demo's database)
-              Database:            export DATABASE_URL=\(database.url)\(mail.map { "\n              Emails (as files):   \($0)" } ?? "")
+              Database:            export DATABASE_URL=\(database.url)\(mail.map { "\n  Emails (as files):   \($0)" } ?? "")
 
             Press Ctrl-C to stop (PostgreSQL stops with it; the data stays for the next run).
 
