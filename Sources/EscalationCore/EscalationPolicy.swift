@@ -69,6 +69,9 @@ public struct EscalationPolicy: Sendable {
 
     /// How a recipient can be told: `email` when the directory has an address for it, `webhook`
     /// for an agency with a webhook; empty when neither (the message is parked as dead, visibly).
+    /// Whether the directory has this agency.
+    public func knowsAgency(_ code: String) -> Bool { agencies[code] != nil }
+
     public func channels(_ recipient: Notified) -> [DeliveryChannel] {
         switch recipient.kind {
         case .person: return people[recipient.code]?.email == nil ? [] : [.email]

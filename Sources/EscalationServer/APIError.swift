@@ -1,3 +1,4 @@
+import EscalationCore
 import Foundation
 public import Hummingbird
 
@@ -10,12 +11,15 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var code: String
     public var message: String
     public var field: String?
+    /// Headers that go with the answer (WWW-Authenticate, Retry-After).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers
     }
 
     /// A malformed request: bad JSON, a wrong type, an unknown field or parameter.
@@ -32,6 +36,18 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(.notFound, code: "not_found", message: message)
     }
 
+    /// An issue (or token) the caller cannot see, whether or not it exists.
+    static func notFound(issue id: Int64) -> APIError {
+        .notFound("issue \(id) does not exist or is not yours to see")
+    }
+
+    /// The caller's kind lacks the right.
+    static func forbidden(_ actor: Actor, _ operation: Actor.Operation) -> APIError {
+        let kinds = Actor.kinds(allowedTo: operation).map(\.rawValue).joined(separator: ", ")
+        return APIError(.forbidden, code: "forbidden",
+                        message: "Authorization: \(actor.kind.rawValue) tokens may not \(operation.rawValue) (allowed: \(kinds))", field: "Authorization")
+    }
+
     static let unavailable = APIError(.serviceUnavailable, code: "unavailable", message: "the database is unavailable; retry later")
 
     private struct Body: Encodable {
@@ -45,7 +61,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = (try? JSONEncoder().encode(Body(error: .init(code: code, message: message, field: field)))) ?? Data()
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
         if status == .serviceUnavailable { headers[.retryAfter] = "1" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

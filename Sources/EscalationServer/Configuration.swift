@@ -14,6 +14,7 @@ public struct Configuration: Sendable {
     public var escalator = EscalatorConfiguration()
     public var deliverer = DelivererConfiguration()
     public var listener = ListenerConfiguration()
+    public var api = APIConfiguration()
     public var logLevel: Logger.Level = .info
 
     public init(database: DatabaseSettings) {
@@ -48,6 +49,36 @@ public struct Configuration: Sendable {
             throw SettingsError("the log level must be one of trace, debug, info, notice, warning, error, critical (got '\(text)')")
         }
         return level
+    }
+}
+
+/// Limits of the HTTP API.
+public struct APIConfiguration: Sendable {
+    /// Requests a token may make per second, sustained (0: no limit).
+    public var rateLimit: Double = 50
+    /// Requests a token may make at once after being idle.
+    public var rateBurst: Double = 200
+    /// How long a checked token is trusted before it is read again. A revocation made through
+    /// this daemon's API applies at once; one made elsewhere (the CLI, another replica) within this time.
+    public var tokenCacheTime: Duration = .seconds(5)
+
+    public init() {}
+
+    /// Reads `N/s` or `N/s,burst=M` (`ESCALATED_RATE_LIMIT`); `off` for none.
+    public static func parseRateLimit(_ text: String) throws(SettingsError) -> (rate: Double, burst: Double) {
+        if text == "off" { return (0, 0) }
+        let parts = text.split(separator: ",", maxSplits: 1).map(String.init)
+        guard parts[0].hasSuffix("/s"), let rate = Double(parts[0].dropLast(2)), rate > 0, rate <= 1_000_000 else {
+            throw SettingsError("ESCALATED_RATE_LIMIT must be requests per second per token, such as 50/s or 50/s,burst=200, or off (got '\(text)')")
+        }
+        var burst = max(1, rate * 4)
+        if parts.count == 2 {
+            guard parts[1].hasPrefix("burst="), let value = Double(parts[1].dropFirst(6)), value >= 1, value <= 10_000_000 else {
+                throw SettingsError("ESCALATED_RATE_LIMIT: the burst must be written burst=N with N at least 1 (got '\(parts[1])')")
+            }
+            burst = value
+        }
+        return (rate, burst)
     }
 }
 

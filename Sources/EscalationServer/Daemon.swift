@@ -84,12 +84,18 @@ public enum Daemon {
             }
         )
 
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: APIContext.self)
         router.middlewares.add(MetricsMiddleware())
+        let authenticator = TokenAuthenticator(store: TokenStore(client: client), cacheTime: configuration.api.tokenCacheTime)
+        router.middlewares.add(AuthMiddleware(
+            authenticator: authenticator, limiter: RateLimiter(rate: configuration.api.rateLimit, burst: configuration.api.rateBurst)))
         IssuesController(
             issues: IssueStore(client: client), lifecycle: LifecycleStore(client: client, cache: cache),
             intake: IntakeGroups(store: IssueStore(client: client), logger: logger.with("service", "intake"))
         ).addRoutes(to: router)
+        ReportsController(reports: ReportStore(client: client)).addRoutes(to: router)
+        AdminController(tokens: TokenStore(client: client), directory: DirectoryStore(client: client), authenticator: authenticator)
+            .addRoutes(to: router)
         DeliveriesController(deliveries: DeliveryStore(client: client, instance: configuration.router.instanceName)).addRoutes(to: router)
         HealthController(
             client: client,

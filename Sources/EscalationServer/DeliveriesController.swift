@@ -1,3 +1,4 @@
+import EscalationCore
 import EscalationStore
 import Foundation
 import Hummingbird
@@ -8,7 +9,7 @@ struct DeliveriesController: Sendable {
 
     static let states: Set<String> = ["pending", "sent", "dead"]
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<APIContext>) {
         router.get("/v1/deliveries") { request, context in try await self.list(request, context: context) }
         router.post("/v1/deliveries/:id/retry") { _, context in try await self.retry(context: context) }
     }
@@ -22,7 +23,8 @@ struct DeliveriesController: Sendable {
         }
     }
 
-    func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func list(_ request: Request, context: APIContext) async throws -> Response {
+        _ = try context.actor(allowedTo: .operate)
         var state: String?
         var limit = 50
         var before: Int64?
@@ -49,7 +51,8 @@ struct DeliveriesController: Sendable {
         return try APIJSON.response(Page(items: page, nextCursor: items.count > limit ? page.last.map { IssuesController.cursor($0.id) } : nil))
     }
 
-    func retry(context: BasicRequestContext) async throws -> Response {
+    func retry(context: APIContext) async throws -> Response {
+        _ = try context.actor(allowedTo: .operate)
         let text = context.parameters.get("id") ?? ""
         guard let id = Int64(text), id > 0 else { throw APIError.badRequest("id", "must be a positive whole number") }
         guard try await storeCall(context, { try await deliveries.retry(id: id, logger: context.logger) }) else {
@@ -59,7 +62,7 @@ struct DeliveriesController: Sendable {
         return try APIJSON.response(shown.first)
     }
 
-    func storeCall<T>(_ context: BasicRequestContext, _ body: () async throws -> T) async throws -> T {
+    func storeCall<T>(_ context: APIContext, _ body: () async throws -> T) async throws -> T {
         try await IssuesController.storeCall(context, body)
     }
 }

@@ -5,7 +5,7 @@ import Logging
 import PostgresNIO
 import Prometheus
 
-/// `/healthz`, `/readyz` and `/metrics`.
+/// `/healthz`, `/readyz`, `/metrics` and `/openapi.yaml` (the API's contract), without a token.
 struct HealthController: Sendable {
     let client: PostgresClient
     let migrator: Migrator
@@ -19,12 +19,16 @@ struct HealthController: Sendable {
         var migrations: String
     }
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<APIContext>) {
         router.get("/healthz") { _, _ in
             try APIJSON.response(["status": "ok"])
         }
         router.get("/readyz") { _, context in
             try await self.readiness(context: context)
+        }
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
         }
         router.get("/metrics") { _, _ in
             Response(
@@ -36,7 +40,7 @@ struct HealthController: Sendable {
     }
 
     /// Ready when the database answers, the LISTEN connection is up and the schema is current.
-    func readiness(context: BasicRequestContext) async throws -> Response {
+    func readiness(context: APIContext) async throws -> Response {
         var state = Readiness(ready: false, database: "unreachable", listener: listener.isConnected ? "connected" : "disconnected", migrations: "unknown")
         do {
             let status = try await withTimeout(.seconds(2)) {
@@ -66,4 +70,10 @@ func withTimeout<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendabl
         guard let result = try await group.next() else { throw TimeoutError() }
         return result
     }
+}
+
+/// The OpenAPI document (api/openapi.yaml), embedded at build time.
+enum OpenAPIDocument {
+    static let bytes: [UInt8] = EmbeddedAPI.files.first { $0.name == "openapi.yaml" }
+        .flatMap { Data(base64Encoded: $0.base64) }.map { Array($0) } ?? []
 }

@@ -96,49 +96,67 @@ public struct EventRecord: Sendable, Equatable, Codable {
 /// Which issues a list returns; nil fields do not filter.
 public struct IssueFilter: Sendable, Equatable {
     public var unit: String?
+    public var area: String?
     public var sector: String?
     public var agency: String?
     public var state: IssueState?
-    /// Only issues whose running deadline has passed, the longest overdue first.
+    /// Only open issues (routed, acknowledged, reopened, unroutable): the inbox.
+    public var openOnly: Bool
+    /// Only issues whose running deadline has passed.
     public var overdue: Bool
-    /// Return issues with an id below this one (the cursor of the previous page).
-    public var before: Int64?
-    /// For overdue lists: return issues after this (due time in microseconds since 1970, id).
-    public var after: OverdueCursor?
+    /// Only issues received at or after this time.
+    public var since: Date?
+    public var sort: IssueSort
+    /// Where the previous page stopped (its `next` cursor).
+    public var cursor: IssueCursor?
     public var limit: Int
 
     /// The most a page may hold.
     public static let maximumLimit = 200
 
-    public init(unit: String? = nil, sector: String? = nil, agency: String? = nil, state: IssueState? = nil, overdue: Bool = false,
-                before: Int64? = nil, after: OverdueCursor? = nil, limit: Int = 50) {
+    public init(unit: String? = nil, area: String? = nil, sector: String? = nil, agency: String? = nil, state: IssueState? = nil,
+                openOnly: Bool = false, overdue: Bool = false, since: Date? = nil, sort: IssueSort = .newest,
+                cursor: IssueCursor? = nil, limit: Int = 50) {
         self.unit = unit
+        self.area = area
         self.sector = sector
         self.agency = agency
         self.state = state
+        self.openOnly = openOnly
         self.overdue = overdue
-        self.before = before
-        self.after = after
+        self.since = since
+        self.sort = sort
+        self.cursor = cursor
         self.limit = limit
     }
 }
 
-/// Where an overdue list stopped: the last item's due time and id.
-public struct OverdueCursor: Sendable, Equatable {
+/// The order of a list.
+public enum IssueSort: String, Sendable, Equatable, CaseIterable {
+    /// Newest first (by id).
+    case newest
+    /// Oldest first (by id).
+    case oldest
+    /// Running deadline first (the longest overdue first; no deadline last).
+    case due
+}
+
+/// Where a page stopped: the last item's id, and for the deadline order its due time in
+/// microseconds since 1970 (`Int64.max` for no deadline).
+public struct IssueCursor: Sendable, Equatable {
+    public var sort: IssueSort
     public var dueMicros: Int64
     public var id: Int64
 
-    public init(dueMicros: Int64, id: Int64) {
+    public init(sort: IssueSort, dueMicros: Int64 = 0, id: Int64) {
+        self.sort = sort
         self.dueMicros = dueMicros
         self.id = id
     }
 }
 
-/// One page of issues, newest first, and where the next page starts.
+/// One page of issues and where the next one starts (nil on the last page).
 public struct IssuePage: Sendable, Equatable {
     public var items: [IssueRecord]
-    /// Pass as `before` for the next page; nil on the last page.
-    public var nextBefore: Int64?
-    /// For overdue lists, pass as `after` for the next page.
-    public var nextAfter: OverdueCursor?
+    public var next: IssueCursor?
 }

@@ -114,11 +114,11 @@ public struct IssueStore: Sendable {
     }
 
     private static let columns = """
-        id, unit_code, sector_code, severity, title, description, reporter, origin, state, version,
-        created_at, routed_at, updated_at,
-        acknowledge_due_at, resolve_due_at, due_at, coalesce(due_at < now(), false), acknowledged_at, resolved_at,
-        chain_code, escalation_level, next_level, next_repeat, next_escalation_at,
-        (extract(epoch FROM due_at) * 1000000)::int8
+        i.id, i.unit_code, i.sector_code, i.severity, i.title, i.description, i.reporter, i.origin, i.state, i.version,
+        i.created_at, i.routed_at, i.updated_at,
+        i.acknowledge_due_at, i.resolve_due_at, i.due_at, coalesce(i.due_at < now(), false), i.acknowledged_at, i.resolved_at,
+        i.chain_code, i.escalation_level, i.next_level, i.next_repeat, i.next_escalation_at,
+        (extract(epoch FROM i.due_at) * 1000000)::int8
         """
 
     private typealias Row = (
@@ -150,20 +150,24 @@ public struct IssueStore: Sendable {
         )
     }
 
-    /// One issue with its assignments and full history, or nil when there is none with that id.
-    public func get(id: Int64, logger: Logger) async throws -> IssueRecord? {
-        try await getMany(ids: [id], logger: logger)[id]
+    /// One issue with its assignments and full history, or nil when there is none with that id
+    /// within `scope`.
+    public func get(id: Int64, scope: Actor = .admin, logger: Logger) async throws -> IssueRecord? {
+        try await getMany(ids: [id], scope: scope, logger: logger)[id]
     }
 
     /// Several issues with their assignments and histories, in three queries whatever their number.
-    public func getMany(ids: [Int64], logger: Logger) async throws -> [Int64: IssueRecord] {
+    /// Issues outside `scope` are left out.
+    public func getMany(ids: [Int64], scope: Actor = .admin, logger: Logger) async throws -> [Int64: IssueRecord] {
         guard !ids.isEmpty else { return [:] }
         return try await client.withConnection { connection in
             var issues: [Int64: IssueRecord] = [:]
             var binds = PostgresBindings()
             binds.append(ids)
+            let inScope = ScopeSQL.condition(scope, binds: &binds)
             for try await row in try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM escalated.issues WHERE id = ANY($1)", binds: binds), logger: logger
+                PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM escalated.issues i WHERE i.id = ANY($1) AND \(inScope)", binds: binds),
+                logger: logger
             ) {
                 var issue = Self.record(try Self.decode(row))
                 issue.assignments = []
@@ -171,6 +175,7 @@ public struct IssueStore: Sendable {
                 issues[issue.id] = issue
             }
             guard !issues.isEmpty else { return [:] }
+            let ids = Array(issues.keys)
             for try await (issueID, kind, code, role, rule, at) in try await connection.query("""
                 SELECT issue_id, target_kind, target_code, role, rule_id, assigned_at FROM escalated.assignments
                  WHERE issue_id = ANY(\(ids))
@@ -192,42 +197,52 @@ public struct IssueStore: Sendable {
         }
     }
 
-    /// A page of issues: newest first, or for `overdue`, longest overdue first.
-    public func list(_ filter: IssueFilter, logger: Logger) async throws -> IssuePage {
-        var conditions: [String] = []
+    /// A page of issues within `scope`, in the filter's order.
+    public func list(_ filter: IssueFilter, scope: Actor = .admin, logger: Logger) async throws -> IssuePage {
         var binds = PostgresBindings()
-        func add(_ condition: (Int) -> String, _ value: some PostgresEncodable & Sendable) throws {
-            try binds.append(value)
+        var conditions = [ScopeSQL.condition(scope, binds: &binds)]
+        func add(_ condition: (Int) -> String, _ value: some PostgresNonThrowingEncodable & Sendable) {
+            binds.append(value)
             conditions.append(condition(binds.count))
         }
-        if let unit = filter.unit { try add({ "unit_code = $\($0)" }, unit) }
-        if let sector = filter.sector { try add({ "sector_code = $\($0)" }, sector) }
-        if let state = filter.state { try add({ "state = $\($0)" }, state.rawValue) }
-        if let before = filter.before, !filter.overdue { try add({ "id < $\($0)" }, before) }
-        if filter.overdue { conditions.append("due_at < now()") }
-        if let after = filter.after, filter.overdue {
-            binds.append(after.dueMicros)
-            try add({ "(due_at, id) > ('epoch'::timestamptz + $\($0 - 1) * interval '1 microsecond', $\($0))" }, after.id)
-        }
+        if let unit = filter.unit { add({ "i.unit_code = $\($0)" }, unit) }
+        if let area = filter.area { add({ "i.unit_code IN (SELECT code FROM escalated.units WHERE area_code = $\($0))" }, area) }
+        if let sector = filter.sector { add({ "i.sector_code = $\($0)" }, sector) }
+        if let state = filter.state { add({ "i.state = $\($0)" }, state.rawValue) }
+        if let since = filter.since { add({ "i.created_at >= $\($0)" }, since) }
+        if filter.openOnly { conditions.append("i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable')") }
+        if filter.overdue { conditions.append("i.due_at < now()") }
         if let agency = filter.agency {
-            try add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = issues.id AND a.target_kind = 'agency' AND a.target_code = $\($0))" }, agency)
+            add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.target_code = $\($0))" }, agency)
+        }
+        let due = "coalesce(i.due_at, 'infinity'::timestamptz)"
+        if let cursor = filter.cursor, cursor.sort == filter.sort {
+            switch filter.sort {
+            case .newest: add({ "i.id < $\($0)" }, cursor.id)
+            case .oldest: add({ "i.id > $\($0)" }, cursor.id)
+            case .due:
+                binds.append(cursor.dueMicros)
+                let at = "CASE WHEN $\(binds.count) = \(Int64.max) THEN 'infinity'::timestamptz ELSE 'epoch'::timestamptz + $\(binds.count) * interval '1 microsecond' END"
+                add({ "(\(due), i.id) > (\(at), $\($0))" }, cursor.id)
+            }
         }
         let limit = max(1, min(filter.limit, IssueFilter.maximumLimit))
         binds.append(limit + 1)
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let order = filter.overdue ? "due_at, id" : "id DESC"
-        let sql = "SELECT \(Self.columns) FROM escalated.issues \(whereClause) ORDER BY \(order) LIMIT $\(binds.count)"
+        let order = switch filter.sort {
+        case .newest: "i.id DESC"
+        case .oldest: "i.id"
+        case .due: "\(due), i.id"
+        }
+        let sql = "SELECT \(Self.columns) FROM escalated.issues i WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT $\(binds.count)"
         var rows: [Row] = []
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
             rows.append(try Self.decode(row))
         }
-        var page = IssuePage(items: [], nextBefore: nil, nextAfter: nil)
+        var page = IssuePage(items: [], next: nil)
         if rows.count > limit {
             rows.removeLast()
-            if filter.overdue, let last = rows.last, let micros = last.2.5 {
-                page.nextAfter = OverdueCursor(dueMicros: micros, id: last.0.0)
-            } else {
-                page.nextBefore = rows.last?.0.0
+            if let last = rows.last {
+                page.next = IssueCursor(sort: filter.sort, dueMicros: last.2.5 ?? Int64.max, id: last.0.0)
             }
         }
         page.items = rows.map(Self.record)

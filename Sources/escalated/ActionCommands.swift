@@ -10,37 +10,48 @@ enum ActionCommands {
     /// What every action takes besides its own options.
     struct Common: ParsableArguments {
         @Argument(help: "The issue id.") var id: String
-        @Option(help: "Who acts, written into the event (default cli).") var actor: String?
+        @Option(name: .customLong("as"), help: ArgumentHelp(
+            "Who acts, as KIND:CODE (unit:N1, agency:land-dept, member:m-north, supervisor:p-chair, admin:NAME); default admin:cli. The action is held to that actor's scope and rights, as over HTTP.",
+            valueName: "actor")) var actor: String?
+        @Option(help: "Act only if the issue is still at this version (as If-Match does).") var ifVersion: Int?
         @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
 
         /// Checks the id and actor, performs `action`, and prints the new state.
         func perform(_ action: LifecycleStore.Action) async throws {
             guard let issueID = Int64(id), issueID > 0 else { throw CLIError("the issue id must be a positive whole number (got '\(id)')") }
-            var who = "cli"
+            var who = Actor(kind: .admin, code: "cli")
             if let actor {
                 do {
-                    who = try ActionText.actor(actor)
+                    who = try Actor.parse(actor, field: "--as")
                 } catch {
-                    throw CLIError("--actor \(error.message)")
+                    throw CLIError("--as \(error.message)")
                 }
             }
+            if let ifVersion, ifVersion < 1 { throw CLIError("--if-version must be a positive whole number (got \(ifVersion))") }
             let settings = try CLI.databaseSettings(databaseURL)
             let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let by = who
-            let state = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let by = who, expected = ifVersion
+            let result = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
                 do {
                     return try await LifecycleStore(client: client, cache: RoutingTableCache())
-                        .perform(action, issue: issueID, actor: by, logger: logger)
+                        .perform(action, issue: issueID, actor: by, expectedVersion: expected, logger: logger)
                 } catch let error as LifecycleStore.ActionError {
                     switch error {
-                    case .notFound: throw CLIError("issue \(issueID) does not exist")
+                    case .notFound: throw CLIError("issue \(issueID) does not exist, or \(by) may not see it")
+                    case .forbidden(let kind):
+                        let kinds = Actor.kinds(allowedTo: action.operation).map(\.rawValue).joined(separator: ", ")
+                        throw CLIError("\(kind.rawValue) actors may not \(action.name) issues (allowed: \(kinds))")
+                    case .staleVersion(let current):
+                        throw CLIError("issue \(issueID) is at version \(current), not \(expected ?? 0); read it again before acting")
                     case .conflict(let state, let allowed):
                         throw CLIError("issue \(issueID) is \(state.rawValue); \(action.name) applies to \(allowed.map(\.rawValue).joined(separator: " or ")) issues")
                     case .noDeadline(let clock): throw CLIError("issue \(issueID) has no \(clock.rawValue) deadline to extend")
+                    case .unknownAgency(let code): throw CLIError("--agency '\(code)' is not an agency in the directory")
+                    case .alreadyAssigned(let code): throw CLIError("issue \(issueID) is already assigned to \(code)")
                     }
                 }
             }
-            print("issue \(issueID) is \(state.rawValue); see it with `escalated issues show \(issueID)`")
+            print("issue \(issueID) is \(result.state.rawValue) (version \(result.version)); see it with `escalated issues show \(issueID)`")
         }
     }
 
@@ -82,6 +93,30 @@ enum ActionCommands {
             guard let clock = DeadlineClock(rawValue: deadline) else { throw CLIError("--deadline must be acknowledge or resolve (got '\(deadline)')") }
             guard let seconds = DurationText.seconds(by) else { throw CLIError("--by '\(by)' is not a duration such as 4h, 90m, 1h30m, 2d or 30s") }
             try await common.perform(.extend(deadline: clock, bySeconds: seconds, reason: try ActionCommands.text(reason, option: "reason")))
+        }
+    }
+
+    struct Comment: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Comment on an issue: guidance, an opinion, a direction or a note.")
+        @OptionGroup var common: Common
+        @Option(help: "note, guidance, opinion or direction (default note).") var kind: String = "note"
+        @Option(help: "The comment (up to 5,000 characters).") var text: String
+        func run() async throws {
+            guard let parsed = CommentKind(rawValue: kind) else {
+                throw CLIError("--kind must be one of \(CommentKind.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(kind)')")
+            }
+            try await common.perform(.comment(kind: parsed, text: try ActionCommands.text(text, option: "text")))
+        }
+    }
+
+    struct Reassign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hand an issue to another agency, with a reason; it must acknowledge anew.")
+        @OptionGroup var common: Common
+        @Option(help: "The agency code to hand the issue to.") var agency: String
+        @Option(help: "Why (up to 5,000 characters).") var reason: String
+        func run() async throws {
+            guard Code.isValid(agency) else { throw CLIError("--agency '\(agency)' is not an agency code") }
+            try await common.perform(.reassign(agency: agency, reason: try ActionCommands.text(reason, option: "reason")))
         }
     }
 

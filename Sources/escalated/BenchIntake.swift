@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import EscalationCore
 import EscalationServer
 import EscalationStore
 import Foundation
@@ -14,10 +15,20 @@ import PostgresNIO
 extension Bench {
     func intake(clients: Int, seconds: Int, into report: inout BenchReport) async throws {
         let port = try PostgresCluster.freeLoopbackPort()
-        let daemon = try ChildDaemon(settings: settings, batchSize: batchSize, environment: ["ESCALATED_HTTP": "127.0.0.1:\(port)"])
+        // The limiter stays on (its cost is measured), above what one client can ask.
+        let daemon = try ChildDaemon(settings: settings, batchSize: batchSize,
+                                     environment: ["ESCALATED_HTTP": "127.0.0.1:\(port)", "ESCALATED_RATE_LIMIT": "1000/s"])
         try await daemon.waitForListener(self)
         let settings = self.settings
         let logger = self.logger
+        // One token per client, as each unit would hold its own.
+        let tokens = try await Daemon.withClient(settings, applicationName: "escalated-bench", logger: logger) { client in
+            var made: [String] = []
+            for worker in 0..<clients {
+                made.append(try await TokenStore(client: client).create(actor: .admin, name: "bench \(worker)", expiresAt: nil, logger: logger).secret)
+            }
+            return made
+        }
         let window = Duration.seconds(seconds)
 
         // Single-row INSERT-and-NOTIFY commits, `clients` at once.
@@ -61,6 +72,7 @@ extension Bench {
                             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/issues")
                             request.method = .POST
                             request.headers.add(name: "Content-Type", value: "application/json")
+                            request.headers.add(name: "Authorization", value: "Bearer \(tokens[worker])")
                             request.body = .bytes(ByteBuffer(string: #"{"unit":"LC-SAPA-01","sector":"land","title":"Báo cáo qua API \#(worker).\#(accepted + failed)"}"#))
                             let sent = ContinuousClock.now
                             let response = try await http.execute(request, timeout: .seconds(30))

@@ -67,6 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         try await Daemon.prepareDatabase(config, logger: logger)
         try await importSampleIfEmpty(config.database, logger: logger)
+        let tokens = try await Self.demoTokens(config.database, logger: logger)
         if let urlFile {
             _ = FileManager.default.createFile(atPath: urlFile, contents: Data((config.database.url + "\n").utf8), attributes: [.posixPermissions: 0o600])
         }
@@ -81,7 +82,7 @@ struct DemoCommand: AsyncParsableCommand {
             config.deliverer.publicURL = "http://\(host.contains(":") ? "[\(host)]" : host):\(config.httpPort)"
         }
         let app = try Daemon.buildApplication(config, logger: logger, registry: registry) { port in
-            Self.printBanner(host: host, port: port, database: database, mail: mailFolder)
+            Self.printBanner(host: host, port: port, database: database, mail: mailFolder, tokens: tokens)
         }
         try await ShutdownPolicy.run(app, logger: logger)
     }
@@ -96,17 +97,52 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    static func printBanner(host: String, port: Int, database: DatabaseSettings, mail: String?) {
+    /// One fresh token per kind of actor, named `demo …`; the previous run's demo tokens are revoked.
+    static func demoTokens(_ settings: DatabaseSettings, logger: Logger) async throws -> [(actor: Actor, secret: String)] {
+        try await Daemon.withClient(settings, applicationName: "escalated-demo", logger: logger) { client in
+            let directory = try await DirectoryStore(client: client).load(logger: logger).directory
+            let unit = directory.units.first
+            let agency = directory.sectors.first?.agency ?? directory.agencies.first?.code
+            let member = directory.areas.first { $0.code == unit?.area }?.member ?? directory.areas.first?.member
+            let supervisor = directory.groups.first?.members.first ?? directory.people.first?.code
+            let actors: [Actor] = [
+                unit.map { Actor(kind: .unit, code: $0.code) }, agency.map { Actor(kind: .agency, code: $0) },
+                member.map { Actor(kind: .member, code: $0) }, supervisor.map { Actor(kind: .supervisor, code: $0) }, Actor.admin,
+            ].compactMap { $0 }
+            let store = TokenStore(client: client)
+            for token in try await store.list(logger: logger) where token.name.hasPrefix("demo ") && token.revokedAt == nil {
+                _ = try await store.revoke(id: token.id, logger: logger)
+            }
+            var made: [(Actor, String)] = []
+            for actor in actors {
+                made.append((actor, try await store.create(actor: actor, name: "demo \(actor.kind.rawValue)", expiresAt: nil, logger: logger).secret))
+            }
+            return made
+        }
+    }
+
+    static func printBanner(host: String, port: Int, database: DatabaseSettings, mail: String?, tokens: [(actor: Actor, secret: String)]) {
         let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let width = tokens.map { $0.actor.description.count }.max() ?? 0
+        let tokenLines = tokens.map { "    \($0.actor.description.padding(width + 2))\($0.secret)" }.joined(separator: "\n")
+        let unitToken = tokens.first { $0.actor.kind == .unit }
+        let agencyToken = tokens.first { $0.actor.kind == .agency }
         print("""
 
             escalated is running at \(base)
 
-              File a report:
-                curl -s -X POST \(base)/v1/issues -H 'Content-Type: application/json' \\
-                  -d '{"unit":"LC-SAPA-01","sector":"land","severity":"normal","title":"Chậm cấp giấy chứng nhận quyền sử dụng đất","reporter":"Văn phòng UBND"}'
-              See where it went:   curl -s \(base)/v1/issues/1
-              List what is routed: curl -s '\(base)/v1/issues?state=routed'
+              One token per kind of actor (made for this run; the previous run's are revoked):
+            \(tokenLines)
+
+              File a report as the unit:
+                export UNIT_TOKEN=\(unitToken?.secret ?? "<token>")
+                curl -s -X POST \(base)/v1/issues -H "Authorization: Bearer $UNIT_TOKEN" -H 'Content-Type: application/json' \\
+                  -d '{"sector":"land","severity":"normal","title":"Chậm cấp giấy chứng nhận quyền sử dụng đất","reporter":"Văn phòng UBND"}'
+              The agency's inbox:
+                export AGENCY_TOKEN=\(agencyToken?.secret ?? "<token>")
+                curl -s \(base)/v1/inbox -H "Authorization: Bearer $AGENCY_TOKEN"
+              Acknowledge it:      curl -s -X POST \(base)/v1/issues/1/acknowledge -H "Authorization: Bearer $AGENCY_TOKEN"
+              The contract:        curl -s \(base)/openapi.yaml
               Health:              curl -s \(base)/readyz
               From the shell:      escalated issues list    (uses this demo's database)
               Database:            export DATABASE_URL=\(database.url)\(mail.map { "\n  Emails (as files):   \($0)" } ?? "")

@@ -54,7 +54,7 @@ struct IssuesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "issues",
         abstract: "List issues or show one with its assignments and history.",
-        subcommands: [List.self, Show.self, ActionCommands.Acknowledge.self, ActionCommands.Resolve.self,
+        subcommands: [List.self, Show.self, ActionCommands.Acknowledge.self, ActionCommands.Comment.self, ActionCommands.Reassign.self, ActionCommands.Resolve.self,
                       ActionCommands.Reopen.self, ActionCommands.Extend.self, ActionCommands.Close.self]
     )
 

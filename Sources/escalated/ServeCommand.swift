@@ -52,6 +52,12 @@ struct DaemonOptions: ParsableArguments {
                 guard secret.utf8.count >= 16 else { throw SettingsError("ESCALATED_WEBHOOK_SECRET must be at least 16 bytes long") }
                 config.deliverer.webhook = WebhookSettings(secret: secret)
             }
+            if let limit = env["ESCALATED_RATE_LIMIT"], !limit.isEmpty {
+                (config.api.rateLimit, config.api.rateBurst) = try APIConfiguration.parseRateLimit(limit)
+            }
+            if let cache = env["ESCALATED_TOKEN_CACHE"], !cache.isEmpty {
+                config.api.tokenCacheTime = try Configuration.parseDuration(cache, name: "ESCALATED_TOKEN_CACHE")
+            }
             config.deliverer.publicURL = env["ESCALATED_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? "http://\(config.httpHost.contains(":") ? "[\(config.httpHost)]" : config.httpHost):\(config.httpPort)"
             if let lease = env["ESCALATED_DELIVERY_LEASE"], !lease.isEmpty {

@@ -85,7 +85,7 @@ extension IntegrationTests {
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 0)
         }
 
-        @Test("issue actions from the shell: acknowledge, extend, resolve, reopen, close; refusals exit 2 with one sentence")
+        @Test("issue actions from the shell: acknowledge, comment, reassign, extend, resolve, reopen, close, held to the actor's scope and rights; refusals exit 2 with one sentence")
         func actions() async throws {
             let settings = try await TestPostgres.freshDatabase()
             try await InProcessDaemon.with(settings) { _ in
@@ -94,14 +94,25 @@ extension IntegrationTests {
             }
             let env = ["DATABASE_URL": settings.url]
             let steps: [([String], Int32, String)] = [
-                (["issues", "acknowledge", "1", "--actor", "so-nong-nghiep"], 0, "issue 1 is acknowledged"),
+                (["issues", "acknowledge", "1", "--as", "agency:water-dept"], 2, "issue 1 does not exist, or agency:water-dept may not see it"),
+                (["issues", "acknowledge", "1", "--as", "unit:N1"], 2, "unit actors may not acknowledge issues (allowed: agency, supervisor, admin)"),
+                (["issues", "acknowledge", "1", "--as", "land-dept"], 2, "--as 'land-dept' does not start with an actor kind"),
+                (["issues", "acknowledge", "1", "--as", "agency:land-dept", "--if-version", "1"], 2, "issue 1 is at version 2, not 1"),
+                (["issues", "acknowledge", "1", "--as", "agency:land-dept", "--if-version", "2"], 0, "issue 1 is acknowledged (version 3)"),
                 (["issues", "acknowledge", "1"], 2, "issue 1 is acknowledged; acknowledge applies to routed issues"),
+                (["issues", "comment", "1", "--as", "member:m-north", "--kind", "direction", "--text", "Xử lý trong tuần"], 0, "issue 1 is acknowledged (version 3)"),
+                (["issues", "comment", "1", "--kind", "shout", "--text", "x"], 2, "--kind must be one of note, guidance, opinion, direction"),
+                (["issues", "reassign", "1", "--as", "agency:land-dept", "--agency", "nowhere", "--reason", "x"], 2, "--agency 'nowhere' is not an agency in the directory"),
+                (["issues", "reassign", "1", "--as", "agency:land-dept", "--agency", "health-dept", "--reason", "Thuộc lĩnh vực y tế"], 0, "issue 1 is routed (version 4)"),
+                (["issues", "acknowledge", "1", "--as", "agency:land-dept"], 2, "issue 1 does not exist, or agency:land-dept may not see it"),
+                (["issues", "acknowledge", "1", "--as", "agency:health-dept"], 0, "issue 1 is acknowledged"),
                 (["issues", "extend", "1", "--deadline", "resolve", "--by", "soon", "--reason", "x"], 2, "--by 'soon' is not a duration"),
                 (["issues", "extend", "1", "--deadline", "resolve", "--by", "2h", "--reason", "Chờ ý kiến Sở Tài chính"], 0, "issue 1 is acknowledged"),
                 (["issues", "resolve", "1", "--resolution", "   "], 2, "--resolution must not be empty"),
                 (["issues", "close", "1"], 2, "issue 1 is acknowledged; close applies to resolved issues"),
                 (["issues", "resolve", "1", "--resolution", "Đã giải quyết"], 0, "issue 1 is resolved"),
-                (["issues", "reopen", "1", "--reason", "Chưa dứt điểm", "--actor", "N1"], 0, "issue 1 is reopened"),
+                (["issues", "reopen", "1", "--reason", "Chưa dứt điểm", "--as", "unit:N2"], 2, "issue 1 does not exist, or unit:N2 may not see it"),
+                (["issues", "reopen", "1", "--reason", "Chưa dứt điểm", "--as", "unit:N1"], 0, "issue 1 is reopened"),
                 (["issues", "resolve", "1", "--resolution", "Xong"], 0, "issue 1 is resolved"),
                 (["issues", "close", "1"], 0, "issue 1 is closed"),
                 (["issues", "acknowledge", "42"], 2, "issue 42 does not exist"),
@@ -113,8 +124,9 @@ extension IntegrationTests {
                 #expect(log.contains(message), "\(arguments): \(log)")
             }
             #expect(try await TestPostgres.strings(settings, "SELECT kind || ' ' || actor FROM escalated.events WHERE issue_id = 1 ORDER BY id") == [
-                "reported sql", "routed router", "acknowledged so-nong-nghiep", "deadline_extended cli", "resolved cli",
-                "reopened N1", "resolved cli", "closed cli",
+                "reported sql", "routed router", "acknowledged agency:land-dept", "commented member:m-north", "reassigned agency:land-dept",
+                "acknowledged agency:health-dept", "deadline_extended admin:cli", "resolved admin:cli",
+                "reopened unit:N1", "resolved admin:cli", "closed admin:cli",
             ])
         }
 

@@ -127,7 +127,8 @@ extension IntegrationTests {
             let bad = directory
             try await TestPostgres.withClient(settings) { _ = try await DirectoryStore(client: $0).importDirectory(bad, logger: testLogger) }
             let fast = RetryPolicy(initialSeconds: 0.1, maximumSeconds: 0.2, maximumAttempts: 1000)
-            try await APITests.app(settings, configure: Self.configure(Self.smtp(server), retry: fast)).test(.live) { client in
+            try await APITests.app(settings, configure: Self.configure(Self.smtp(server), retry: fast)).test(.live) { raw in
+                let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertIssues(settings, count: 1, sector: "land")
                 try await TestPostgres.insertIssues(settings, count: 1, sector: "health")
@@ -207,7 +208,7 @@ extension IntegrationTests {
             try await TestPostgres.insertIssues(settings, count: 2)
             try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 5, timeout: .seconds(10))
             _ = try await TestPostgres.withClient(settings) { client in
-                try await LifecycleStore(client: client, cache: RoutingTableCache()).perform(.resolve(resolution: "Xong"), issue: 5, actor: "test", logger: testLogger)
+                try await LifecycleStore(client: client, cache: RoutingTableCache()).perform(.resolve(resolution: "Xong"), issue: 5, actor: .admin, logger: testLogger)
             }
             try await TestPostgres.waitUntil(settings, "SELECT count(*) FROM escalated.issues WHERE due_at < now()", equals: 3, timeout: .seconds(10))
 

@@ -99,7 +99,8 @@ extension IntegrationTests {
         @Test("acknowledging at the last moment races the escalator: either nothing escalates, or the escalation is recorded before the acknowledgement, never after")
         func acknowledgeRace() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await APITests.app(settings).test(.live) { client in
+            try await APITests.app(settings).test(.live) { raw in
+                let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertFastIssues(settings, count: 100)
                 try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 100, timeout: .seconds(10))
@@ -108,9 +109,10 @@ extension IntegrationTests {
                     SELECT (extract(epoch FROM min(acknowledge_due_at) - clock_timestamp()) * 1000)::int8 FROM escalated.issues
                     """)
                 try await Task.sleep(for: .milliseconds(max(0, wait - 40)))
+                let agency = try await client.acting(as: "agency:land-dept", settings: settings)
                 let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                     for id in 1...100 {
-                        group.addTask { try await Self.post(client, "/v1/issues/\(id)/acknowledge", #"{"actor":"agency:land-dept"}"#).status }
+                        group.addTask { try await Self.post(agency, "/v1/issues/\(id)/acknowledge", #"{}"#).status }
                     }
                     return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
                 }
@@ -139,7 +141,8 @@ extension IntegrationTests {
         @Test("resolving stops every later level and reminder; reopening restarts the resolution clock and climbs on")
         func resolveStopsEverything() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await APITests.app(settings).test(.live) { client in
+            try await APITests.app(settings).test(.live) { raw in
+                let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertFastIssues(settings, count: 20)
                 try await TestPostgres.waitUntil(settings, "SELECT count(*) FROM escalated.escalations", equals: 20, timeout: .seconds(10))
@@ -155,7 +158,8 @@ extension IntegrationTests {
                      WHERE state = 'resolved' AND next_escalation_at IS NULL AND due_at IS NULL AND resolved_at IS NOT NULL
                     """) == 20)
 
-                let reopened = try await Self.post(client, "/v1/issues/1/reopen", #"{"reason":"Chưa xử lý dứt điểm","actor":"unit:N1"}"#)
+                let unit = try await client.acting(as: "unit:N1", settings: settings)
+                let reopened = try await Self.post(unit, "/v1/issues/1/reopen", #"{"reason":"Chưa xử lý dứt điểm"}"#)
                 #expect(reopened.status == .ok)
                 let issue = try APITests.object(reopened.body)
                 #expect(issue["state"] as? String == "reopened")
@@ -204,7 +208,8 @@ extension IntegrationTests {
         @Test("deadlines and escalation are visible; ?overdue=true lists the longest overdue first, page by page; actions refuse what does not apply")
         func readingAndActions() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await APITests.app(settings).test(.live) { client in
+            try await APITests.app(settings).test(.live) { raw in
+                let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertFastIssues(settings, count: 3)
                 try await TestPostgres.waitUntil(settings, "SELECT count(*) FROM escalated.escalations WHERE level = 1", equals: 3, timeout: .seconds(10))
@@ -265,14 +270,15 @@ extension IntegrationTests {
                     if let field { #expect(try APITests.errorField(response.body) == field, "\(uri) \(body)") }
                 }
                 let before = try await TestPostgres.scalar(settings, "SELECT (extract(epoch FROM resolve_due_at) * 1000000)::int8 FROM escalated.issues WHERE id = 2")
-                let extended = try await Self.post(client, "/v1/issues/2/extend", #"{"deadline":"resolve","by":"10s","reason":"Chờ ý kiến Sở Tài chính","actor":"supervisor:vp-ubnd"}"#)
+                let supervisor = try await client.acting(as: "supervisor:office", settings: settings)
+                let extended = try await Self.post(supervisor, "/v1/issues/2/extend", #"{"deadline":"resolve","by":"10s","reason":"Chờ ý kiến Sở Tài chính"}"#)
                 #expect(extended.status == .ok)
                 let after = try await TestPostgres.scalar(settings, "SELECT (extract(epoch FROM resolve_due_at) * 1000000)::int8 FROM escalated.issues WHERE id = 2")
                 #expect(after - before == 10_000_000)
                 let history = try #require(try APITests.object(extended.body)["events"] as? [[String: Any]])
                 let extension_ = try #require(history.last)
                 #expect(extension_["kind"] as? String == "deadline_extended")
-                #expect(extension_["actor"] as? String == "supervisor:vp-ubnd")
+                #expect(extension_["actor"] as? String == "supervisor:office")
                 #expect((extension_["data"] as? [String: Any])?["by"] as? String == "10s")
                 #expect(try await Self.post(client, "/v1/issues/2/resolve", #"{"resolution":"Xong"}"#).status == .ok)
                 #expect(try await Self.post(client, "/v1/issues/2/close", #"{}"#).status == .ok)

@@ -1,0 +1,28 @@
+-- escalated: API tokens, and what reassignment and comments need.
+-- Forward-only; applied in one transaction after 003.
+
+-- An API token names one actor: a unit, an agency, a member (a person in charge of areas), a
+-- supervisor (a person) or the operator (admin). Only the SHA-256 of the token is kept; the token
+-- itself is shown once, when it is made.
+CREATE TABLE escalated.tokens (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    actor_kind   text NOT NULL CHECK (actor_kind IN ('unit', 'agency', 'member', 'supervisor', 'admin')),
+    actor_code   text CHECK (actor_code IS NULL OR char_length(actor_code) BETWEEN 1 AND 64),
+    name         text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
+    secret_hash  bytea NOT NULL UNIQUE CHECK (octet_length(secret_hash) = 32),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz,
+    last_used_at timestamptz,
+    revoked_at   timestamptz,
+    CHECK (actor_kind = 'admin' OR actor_code IS NOT NULL)
+);
+
+-- Lists by area: the units of an area.
+CREATE INDEX units_area ON escalated.units (area_code, code);
+-- Scoping a member: the areas a person is in charge of.
+CREATE INDEX areas_member ON escalated.areas (member_code);
+-- Inboxes and lists of open issues in deadline order.
+CREATE INDEX issues_open_due ON escalated.issues (coalesce(due_at, 'infinity'::timestamptz), id)
+    WHERE state IN ('routed', 'acknowledged', 'reopened', 'unroutable');
+-- The summary report reads issues received in a window.
+CREATE INDEX issues_created ON escalated.issues (created_at, id);
