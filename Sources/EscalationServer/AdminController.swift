@@ -123,6 +123,10 @@ struct AdminController: Sendable {
         } catch {
             throw APIError.invalid("body", error.problems.prefix(20).joined(separator: "; "))
         }
+        // A file that would leave nothing to route to is a mistake, not an intent.
+        for (what, empty) in [("units", parsed.units.isEmpty), ("agencies", parsed.agencies.isEmpty), ("sectors", parsed.sectors.isEmpty)] where empty {
+            throw APIError.invalid("body", "the directory has no \(what); importing it would remove every one in use")
+        }
         let result = try await IssuesController.storeCall(context) { try await directory.importDirectory(parsed, logger: context.logger) }
         return try APIJSON.response(Imported(changed: result.changed, revision: result.revision))
     }

@@ -114,6 +114,9 @@ struct IssuesController: Sendable {
             return APIError(.conflict, code: "no_deadline", message: "deadline: issue \(id) has no \(clock.rawValue) deadline", field: "deadline")
         case .unknownAgency(let code):
             return .invalid("agency", "'\(code)' is not an agency in the directory")
+        case .notResponsible(let current):
+            return APIError(.conflict, code: "not_responsible",
+                            message: "agency: issue \(id) was handed over; \(current.joined(separator: ", ")) is responsible for it now", field: "agency")
         case .alreadyAssigned(let code):
             return APIError(.conflict, code: "already_assigned", message: "agency: issue \(id) is already assigned to \(code)", field: "agency")
         }

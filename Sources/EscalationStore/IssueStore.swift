@@ -200,7 +200,7 @@ public struct IssueStore: Sendable {
     /// A page of issues within `scope`, in the filter's order.
     public func list(_ filter: IssueFilter, scope: Actor = .admin, logger: Logger) async throws -> IssuePage {
         var binds = PostgresBindings()
-        var conditions = [ScopeSQL.condition(scope, binds: &binds)]
+        var conditions = [ScopeSQL.condition(scope, binds: &binds, responsible: filter.openOnly)]
         func add(_ condition: (Int) -> String, _ value: some PostgresNonThrowingEncodable & Sendable) {
             binds.append(value)
             conditions.append(condition(binds.count))
@@ -213,7 +213,7 @@ public struct IssueStore: Sendable {
         if filter.openOnly { conditions.append("i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable')") }
         if filter.overdue { conditions.append("i.due_at < now()") }
         if let agency = filter.agency {
-            add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.target_code = $\($0))" }, agency)
+            add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' AND a.target_code = $\($0))" }, agency)
         }
         let due = "coalesce(i.due_at, 'infinity'::timestamptz)"
         if let cursor = filter.cursor, cursor.sort == filter.sort {

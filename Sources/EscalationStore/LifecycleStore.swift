@@ -78,6 +78,8 @@ public struct LifecycleStore: Sendable {
         case staleVersion(current: Int)
         /// A reassignment to an agency that is not in the directory.
         case unknownAgency(String)
+        /// An agency acting on an issue it handed over (the responsible ones are given).
+        case notResponsible(current: [String])
         /// A reassignment to the agency that already has the issue.
         case alreadyAssigned(String)
         /// The action does not apply in the issue's current state.
@@ -126,6 +128,10 @@ public struct LifecycleStore: Sendable {
             guard let issue = locked else { throw ActionError.notFound }
             guard actor.may(action.operation) else { throw ActionError.forbidden(actor.kind) }
             if let expectedVersion, expectedVersion != issue.version { throw ActionError.staleVersion(current: issue.version) }
+            // An agency acts only on what it is responsible for now (one it handed over, it may still read and comment on).
+            if actor.kind == .agency, action.operation != .comment, let code = actor.code, !issue.agencies.contains(code) {
+                throw ActionError.notResponsible(current: issue.agencies)
+            }
             let allowed = action.from
             guard allowed.contains(issue.state) else {
                 throw ActionError.conflict(state: issue.state, allowed: IssueState.allCases.filter(allowed.contains))
@@ -214,8 +220,9 @@ public struct LifecycleStore: Sendable {
             if let newAgency {
                 let channels = policy.channels(Notified(kind: .agency, code: newAgency)).map(\.rawValue)
                 try await connection.query("""
-                    WITH gone AS (
-                        DELETE FROM escalated.assignments WHERE issue_id = \(id) AND target_kind = 'agency' AND role = 'agency'
+                    WITH former AS (
+                        -- The agency handing over keeps seeing the issue (as a watcher), no longer acting on it.
+                        UPDATE escalated.assignments SET role = 'watcher' WHERE issue_id = \(id) AND target_kind = 'agency' AND role = 'agency'
                     ), added AS (
                         INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role)
                         VALUES (\(id), 'agency', \(newAgency), 'agency')

@@ -127,8 +127,9 @@ public struct TokenStore: Sendable {
 /// Every read and every action of the API puts it in its query, so an issue outside the scope
 /// is never read, listed or changed.
 enum ScopeSQL {
-    /// The condition, its value appended to `binds` when it needs one.
-    static func condition(_ actor: Actor, binds: inout PostgresBindings) -> String {
+    /// The condition, its value appended to `binds` when it needs one. `responsible` narrows an
+    /// agency to what it must act on now (its inbox), leaving out issues it handed over.
+    static func condition(_ actor: Actor, binds: inout PostgresBindings, responsible: Bool = false) -> String {
         switch actor.kind {
         case .admin, .supervisor:
             return "true"
@@ -139,7 +140,7 @@ enum ScopeSQL {
             binds.append(actor.code ?? "")
             return """
                 EXISTS (SELECT 1 FROM escalated.assignments s
-                         WHERE s.issue_id = i.id AND s.target_kind = 'agency' AND s.target_code = $\(binds.count))
+                         WHERE s.issue_id = i.id AND s.target_kind = 'agency' AND s.target_code = $\(binds.count)\(responsible ? " AND s.role = 'agency'" : ""))
                 """
         case .member:
             binds.append(actor.code ?? "")

@@ -48,6 +48,8 @@ enum ActionCommands {
                     case .noDeadline(let clock): throw CLIError("issue \(issueID) has no \(clock.rawValue) deadline to extend")
                     case .unknownAgency(let code): throw CLIError("--agency '\(code)' is not an agency in the directory")
                     case .alreadyAssigned(let code): throw CLIError("issue \(issueID) is already assigned to \(code)")
+                    case .notResponsible(let current):
+                        throw CLIError("issue \(issueID) was handed over; \(current.joined(separator: ", ")) is responsible for it now")
                     }
                 }
             }

@@ -35,7 +35,7 @@ extension IntegrationTests {
         @Test("POST stores a report, answers 201 with it, and the router assigns it to the agency and the area member")
         func createAndRoute() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await Self.app(settings).test(.live) { raw in
+            try await Self.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 let body = #"{"unit":"N1","sector":"land","severity":"urgent","title":"Chậm cấp giấy chứng nhận","description":"Hồ sơ tồn đọng\nđã 3 tuần","reporter":"UBND xã"}"#
@@ -69,7 +69,7 @@ extension IntegrationTests {
             let composed = "Trường Tiểu học Bản Lầu thiếu phòng học"
             let decomposed = composed.decomposedStringWithCanonicalMapping
             #expect(Array(decomposed.utf8) != Array(composed.utf8))
-            try await Self.app(settings).test(.live) { raw in
+            try await Self.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 let payload = try JSONSerialization.data(withJSONObject: ["unit": "N1", "sector": "land", "title": decomposed, "reporter": decomposed])
                 let created = try await client.execute(uri: "/v1/issues", method: .post, headers: Self.json, body: ByteBuffer(bytes: payload))
@@ -106,7 +106,7 @@ extension IntegrationTests {
                 ("wrong content type", Array(#"{\#(good)}"#.utf8), [.contentType: "text/plain"], .unsupportedMediaType, "Content-Type"),
                 ("bad idempotency key", Array(#"{\#(good)}"#.utf8), [.contentType: "application/json", HTTPField.Name("Idempotency-Key")!: "has space"], .badRequest, "Idempotency-Key"),
             ]
-            try await Self.app(settings).test(.live) { raw in
+            try await Self.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 for (name, body, headers, status, field) in cases {
                     let response = try await client.execute(uri: "/v1/issues", method: .post, headers: headers, body: ByteBuffer(bytes: body))
@@ -133,7 +133,7 @@ extension IntegrationTests {
         @Test("an Idempotency-Key makes a retry return the same issue; reusing it for another report is refused")
         func idempotency() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await Self.app(settings).test(.live) { raw in
+            try await Self.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 var headers = Self.json
                 headers[HTTPField.Name("Idempotency-Key")!] = "report-2026-0001"
@@ -169,7 +169,7 @@ extension IntegrationTests {
         @Test("concurrent reports are committed in groups: each answered with its own issue, fewer transactions than reports, a bad one refused alone")
         func groupedIntake() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await Self.app(settings).test(.live) { raw in
+            try await Self.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 // Several connections at once (the test client has one): AsyncHTTPClient's shared pool.
@@ -209,7 +209,7 @@ extension IntegrationTests {
         @Test("lists filter by unit, sector, agency and state, newest first, and cursors visit every issue once")
         func listing() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await Self.app(settings).test(.live) { raw in
+            try await Self.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 for (unit, sector) in [("N1", "land"), ("N2", "land"), ("S1", "health"), ("N1", "health"), ("S1", "land"), ("N2", "land"), ("N1", "land")] {
@@ -246,7 +246,7 @@ extension IntegrationTests {
         @Test("/healthz and /readyz report the process, the database, the listener and the schema")
         func health() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await Self.app(settings).test(.live) { raw in
+            try await Self.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
                 try await InProcessDaemon.waitForListener(settings, count: 1)

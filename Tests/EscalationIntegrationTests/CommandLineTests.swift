@@ -104,7 +104,7 @@ extension IntegrationTests {
                 (["issues", "comment", "1", "--kind", "shout", "--text", "x"], 2, "--kind must be one of note, guidance, opinion, direction"),
                 (["issues", "reassign", "1", "--as", "agency:land-dept", "--agency", "nowhere", "--reason", "x"], 2, "--agency 'nowhere' is not an agency in the directory"),
                 (["issues", "reassign", "1", "--as", "agency:land-dept", "--agency", "health-dept", "--reason", "Thuộc lĩnh vực y tế"], 0, "issue 1 is routed (version 4)"),
-                (["issues", "acknowledge", "1", "--as", "agency:land-dept"], 2, "issue 1 does not exist, or agency:land-dept may not see it"),
+                (["issues", "acknowledge", "1", "--as", "agency:land-dept"], 2, "issue 1 was handed over; health-dept is responsible for it now"),
                 (["issues", "acknowledge", "1", "--as", "agency:health-dept"], 0, "issue 1 is acknowledged"),
                 (["issues", "extend", "1", "--deadline", "resolve", "--by", "soon", "--reason", "x"], 2, "--by 'soon' is not a duration"),
                 (["issues", "extend", "1", "--deadline", "resolve", "--by", "2h", "--reason", "Chờ ý kiến Sở Tài chính"], 0, "issue 1 is acknowledged"),

@@ -127,7 +127,7 @@ extension IntegrationTests {
             let bad = directory
             try await TestPostgres.withClient(settings) { _ = try await DirectoryStore(client: $0).importDirectory(bad, logger: testLogger) }
             let fast = RetryPolicy(initialSeconds: 0.1, maximumSeconds: 0.2, maximumAttempts: 1000)
-            try await APITests.app(settings, configure: Self.configure(Self.smtp(server), retry: fast)).test(.live) { raw in
+            try await APITests.app(settings, configure: Self.configure(Self.smtp(server), retry: fast)).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertIssues(settings, count: 1, sector: "land")

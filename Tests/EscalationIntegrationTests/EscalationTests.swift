@@ -99,7 +99,7 @@ extension IntegrationTests {
         @Test("acknowledging at the last moment races the escalator: either nothing escalates, or the escalation is recorded before the acknowledgement, never after")
         func acknowledgeRace() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await APITests.app(settings).test(.live) { raw in
+            try await APITests.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertFastIssues(settings, count: 100)
@@ -141,7 +141,7 @@ extension IntegrationTests {
         @Test("resolving stops every later level and reminder; reopening restarts the resolution clock and climbs on")
         func resolveStopsEverything() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await APITests.app(settings).test(.live) { raw in
+            try await APITests.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertFastIssues(settings, count: 20)
@@ -208,7 +208,7 @@ extension IntegrationTests {
         @Test("deadlines and escalation are visible; ?overdue=true lists the longest overdue first, page by page; actions refuse what does not apply")
         func readingAndActions() async throws {
             let settings = try await TestPostgres.freshDatabase()
-            try await APITests.app(settings).test(.live) { raw in
+            try await APITests.app(settings).testLive { raw in
                 let client = try await AuthedClient(raw, settings: settings)
                 try await InProcessDaemon.waitForListener(settings, count: 1)
                 try await TestPostgres.insertFastIssues(settings, count: 3)

@@ -51,7 +51,7 @@ extension IntegrationTests {
         @Test("webhooks are signed and carry the issue; a timeout and a 500 are retried under one Idempotency-Key; a 400 dead-letters at once")
         func signedRetriedDeadLettered() async throws {
             let received = Received()
-            try await Self.receiver(received).test(.live) { hook in
+            try await Self.receiver(received).testLive { hook in
                 let port = try #require(hook.port)
                 let settings = try await TestPostgres.freshDatabase()
                 var directory = TestDirectory.make()

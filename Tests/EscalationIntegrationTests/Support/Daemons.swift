@@ -92,6 +92,20 @@ final class DaemonProcess: @unchecked Sendable {
         )
     }
 
+    /// Waits for the `serving` log line and returns its HTTP port.
+    func waitForPort(timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = log.split(separator: "\n").first(where: { $0.contains("serving") && $0.contains("http.port=") }),
+               let range = line.range(of: "http.port=") {
+                let digits = line[range.upperBound...].prefix { $0.isNumber }
+                if let port = Int(digits), port > 0 { return port }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("the daemon did not say which port it serves on; log:\n\(log)")
+    }
+
     func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }

@@ -1,6 +1,7 @@
 import EscalationCore
 import EscalationStore
 import Foundation
+import Hummingbird
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
@@ -41,5 +42,23 @@ struct AuthedClient: TestClientProtocol {
     /// The same client speaking for `actor` (a new token).
     func acting(as actor: String, settings: DatabaseSettings) async throws -> AuthedClient {
         AuthedClient(client, token: try await TestTokens.make(settings, actor))
+    }
+}
+
+extension ApplicationProtocol {
+    /// HummingbirdTesting's live test, with the body's error carried out as a value: the
+    /// application then always stops by graceful shutdown. When the body throws inside
+    /// `test(.live)`, the service group is cancelled as well, and a PostgresClient connection
+    /// request pending at that moment (the escalator's first batch) never returns: the test would
+    /// hang instead of failing.
+    func testLive<Value: Sendable>(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+        let result: Result<Value, TestFailure> = try await test(.live) { client in
+            do {
+                return .success(try await body(client))
+            } catch {
+                return .failure(TestFailure(String(reflecting: error)))
+            }
+        }
+        return try result.get()
     }
 }
