@@ -136,3 +136,16 @@ struct AuthMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 }
+
+/// Answers what the router itself refuses (no such path) with the API's JSON error body.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            throw APIError.notFound("path: \(request.method.rawValue) \(request.uri.path) is not part of this API (see /openapi.yaml)")
+        }
+    }
+}

@@ -86,6 +86,7 @@ public enum Daemon {
 
         let router = Router(context: APIContext.self)
         router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(JSONErrorMiddleware())
         let authenticator = TokenAuthenticator(store: TokenStore(client: client), cacheTime: configuration.api.tokenCacheTime)
         router.middlewares.add(AuthMiddleware(
             authenticator: authenticator, limiter: RateLimiter(rate: configuration.api.rateLimit, burst: configuration.api.rateBurst)))

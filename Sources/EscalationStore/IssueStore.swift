@@ -158,7 +158,8 @@ public struct IssueStore: Sendable {
 
     /// Several issues with their assignments and histories, in three queries whatever their number.
     /// Issues outside `scope` are left out.
-    public func getMany(ids: [Int64], scope: Actor = .admin, logger: Logger) async throws -> [Int64: IssueRecord] {
+    /// Without `history`, one query: the issues alone (assignments and events left absent).
+    public func getMany(ids: [Int64], scope: Actor = .admin, history: Bool = true, logger: Logger) async throws -> [Int64: IssueRecord] {
         guard !ids.isEmpty else { return [:] }
         return try await client.withConnection { connection in
             var issues: [Int64: IssueRecord] = [:]
@@ -170,11 +171,13 @@ public struct IssueStore: Sendable {
                 logger: logger
             ) {
                 var issue = Self.record(try Self.decode(row))
-                issue.assignments = []
-                issue.events = []
+                if history {
+                    issue.assignments = []
+                    issue.events = []
+                }
                 issues[issue.id] = issue
             }
-            guard !issues.isEmpty else { return [:] }
+            guard !issues.isEmpty, history else { return issues }
             let ids = Array(issues.keys)
             for try await (issueID, kind, code, role, rule, at) in try await connection.query("""
                 SELECT issue_id, target_kind, target_code, role, rule_id, assigned_at FROM escalated.assignments

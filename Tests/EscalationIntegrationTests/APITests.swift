@@ -119,6 +119,11 @@ extension IntegrationTests {
                 #expect(try Self.errorField(show.body) == "id")
                 let missing = try await client.execute(uri: "/v1/issues/987654321", method: .get)
                 #expect(missing.status == .notFound)
+                for (uri, method) in [("/v1/nothing", HTTPRequest.Method.get), ("/nothing", .get), ("/v1/issues", .patch)] {
+                    let unknown = try await client.execute(uri: uri, method: method)
+                    #expect(unknown.status == .notFound && unknown.headers[.contentType]?.hasPrefix("application/json") == true, "\(method) \(uri)")
+                    #expect(try Self.object(unknown.body)["error"] != nil)
+                }
                 for (query, field) in [("state=lost", "state"), ("limit=0", "limit"), ("limit=201", "limit"), ("cursor=zzz", "cursor"),
                                        ("unit=a%20b", "unit"), ("colour=red", "colour"), ("unit=N1&unit=N2", "unit")] {
                     let response = try await client.execute(uri: "/v1/issues?\(query)", method: .get)
