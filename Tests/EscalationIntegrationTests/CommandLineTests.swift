@@ -1,6 +1,9 @@
+import AsyncHTTPClient
 import EscalationServer
 import EscalationStore
 import Foundation
+import NIOCore
+import NIOHTTP1
 import PostgresCluster
 import Testing
 
@@ -37,17 +40,54 @@ extension IntegrationTests {
             try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
             #expect(first.log.contains("escalated is running at http://127.0.0.1:"))
             #expect(first.log.contains("curl -s -X POST"))
+            // One ready token per kind of actor, and they work: the unit files, the agency sees it in its inbox.
+            let tokens = try await Self.waitForDemoTokens(first)
+            #expect(Set(tokens.keys) == ["unit", "agency", "member", "supervisor", "admin"], "\(first.log)")
+            let base = try #require(first.log.split(separator: "\n").first { $0.contains("escalated is running at ") }?
+                .split(separator: " ").last.map(String.init))
+            var file = HTTPClientRequest(url: "\(base)/v1/issues")
+            file.method = .POST
+            file.headers.add(name: "Authorization", value: "Bearer \(tokens["unit"] ?? "")")
+            file.headers.add(name: "Content-Type", value: "application/json")
+            file.body = .bytes(ByteBuffer(string: #"{"sector":"land","title":"Báo cáo thử"}"#))
+            #expect(try await HTTPClient.shared.execute(file, timeout: .seconds(10)).status.code == 201)
+            try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 2, timeout: .seconds(10))
+            var inbox = HTTPClientRequest(url: "\(base)/v1/inbox")
+            inbox.headers.add(name: "Authorization", value: "Bearer \(tokens["agency"] ?? "")")
+            let listed = try await HTTPClient.shared.execute(inbox, timeout: .seconds(10)).body.collect(upTo: 1 << 20)
+            #expect(String(buffer: listed).contains("Báo cáo thử"))
             first.signal(SIGTERM)
             #expect(try await first.waitForExit() == 0, "\(first.log)")
             #expect(!FileManager.default.fileExists(atPath: folder + "/postmaster.pid"), "the demo left PostgreSQL running")
             #expect(!FileManager.default.fileExists(atPath: urlFile))
 
             let (second, again) = try await startDemo()
-            #expect(try await TestPostgres.strings(again, "SELECT title || '|' || state FROM escalated.issues") == ["Thiếu giáo viên|routed"])
+            #expect(try await TestPostgres.strings(again, "SELECT title || '|' || state FROM escalated.issues ORDER BY id") == ["Thiếu giáo viên|routed", "Báo cáo thử|routed"])
+            // The previous run's demo tokens are revoked; the new ones are printed.
+            #expect(try await TestPostgres.scalar(again, "SELECT count(*) FROM escalated.tokens WHERE revoked_at IS NULL") == 5)
+            #expect(Set(try await Self.waitForDemoTokens(second).values).isDisjoint(with: tokens.values))
             #expect(try await TestPostgres.scalar(again, "SELECT revision FROM escalated.directory_meta") == 1)
             second.signal(SIGINT)
             #expect(try await second.waitForExit() == 0)
             #expect(!FileManager.default.fileExists(atPath: folder + "/postmaster.pid"))
+        }
+
+        /// Waits for the banner (printed once HTTP serves) and returns its tokens.
+        static func waitForDemoTokens(_ demo: DaemonProcess) async throws -> [String: String] {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while demoTokens(demo.log).count < 5 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            return demoTokens(demo.log)
+        }
+
+        /// The demo banner's tokens, by actor kind.
+        static func demoTokens(_ log: String) -> [String: String] {
+            var tokens: [String: String] = [:]
+            for line in log.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard words.count == 2, words[1].hasPrefix("esc_") else { continue }
+                tokens[String(words[0].split(separator: ":").first ?? "")] = String(words[1])
+            }
+            return tokens
         }
 
         func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
