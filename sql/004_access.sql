@@ -26,3 +26,19 @@ CREATE INDEX areas_member ON escalated.areas (member_code);
 -- start from the unit, assignment and area indexes.
 -- The summary report reads issues received in a window.
 CREATE INDEX issues_created ON escalated.issues (created_at, id);
+
+-- Who filed a report through the API (the token's actor, `unit:LC-SAPA-01`); the `reported` event
+-- names it. Other systems inserting directly may set it too; without it the event names the origin.
+ALTER TABLE escalated.issues ADD COLUMN reported_by text CHECK (char_length(reported_by) BETWEEN 1 AND 80);
+
+CREATE OR REPLACE FUNCTION escalated.issues_after_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO escalated.events (issue_id, kind, actor, data)
+    SELECT n.id, 'reported', coalesce(n.reported_by, n.origin),
+           jsonb_strip_nulls(jsonb_build_object('origin', n.origin, 'reporter', n.reporter))
+      FROM new_issues n;
+    PERFORM pg_notify('escalated_wakeup', 'issues');
+    RETURN NULL;
+END
+$$;

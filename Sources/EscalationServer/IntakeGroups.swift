@@ -18,6 +18,7 @@ public final class IntakeGroups: Sendable {
 
     private struct Waiting {
         var issue: NewIssue
+        var reportedBy: String
         var continuation: CheckedContinuation<Result<Outcome, any Error>, Never>
     }
 
@@ -45,10 +46,10 @@ public final class IntakeGroups: Sendable {
     }
 
     /// Stores `issue` with the next group; returns its id, or why it was refused.
-    public func submit(_ issue: NewIssue) async throws -> Outcome {
+    public func submit(_ issue: NewIssue, reportedBy: String = "") async throws -> Outcome {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Outcome, any Error>, Never>) in
             let start = state.withLock { state -> Bool in
-                state.waiting.append(Waiting(issue: issue, continuation: continuation))
+                state.waiting.append(Waiting(issue: issue, reportedBy: reportedBy, continuation: continuation))
                 guard !state.gathering, state.committers < committers else { return false }
                 state.committers += 1
                 state.gathering = true
@@ -71,7 +72,7 @@ public final class IntakeGroups: Sendable {
                 return taken
             }
             do {
-                let created = try await store.createMany(group.map(\.issue), origin: .api, logger: logger)
+                let created = try await store.createMany(group.map(\.issue), origin: .api, reportedBy: group.map(\.reportedBy), logger: logger)
                 // One read for the whole group, of the issues alone: the history of a report just
                 // stored is its `reported` event (GET /v1/issues/{id} shows it).
                 let stored = try await store.getMany(ids: created.compactMap { try? $0.get() }, history: false, logger: logger)

@@ -189,10 +189,10 @@ struct IssuesController: Sendable {
         let created: IssueStore.Created
         do {
             if let key {
-                created = try await issues.create(newIssue, origin: .api, idempotencyKey: key, logger: context.logger)
+                created = try await issues.create(newIssue, origin: .api, idempotencyKey: key, reportedBy: actor.description, logger: context.logger)
             } else {
                 // Grouped intake answers with the stored issue itself: no second read.
-                let stored = try await intake.submit(newIssue).get()
+                let stored = try await intake.submit(newIssue, reportedBy: actor.description).get()
                 context.logger.debug("issue stored", metadata: ["issue.id": "\(stored.id)"])
                 return try APIJSON.response(stored, status: .created, headers: [.location: "/v1/issues/\(stored.id)", .eTag: "\"\(stored.version)\""])
             }

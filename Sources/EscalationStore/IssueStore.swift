@@ -35,7 +35,8 @@ public struct IssueStore: Sendable {
     /// The unit and sector must be in the directory. With an idempotency key, a retried request
     /// gets the issue the first one stored (`replayed`), and a different request reusing the key
     /// is refused.
-    public func create(_ issue: NewIssue, origin: IssueOrigin, idempotencyKey: String? = nil, logger: Logger) async throws -> Created {
+    public func create(_ issue: NewIssue, origin: IssueOrigin, idempotencyKey: String? = nil, reportedBy: String? = nil,
+                       logger: Logger) async throws -> Created {
         let requestHash = idempotencyKey.map { _ in Self.requestHash(issue) }
         let rows = try await client.query("""
             WITH known AS (
@@ -43,9 +44,9 @@ public struct IssueStore: Sendable {
                        EXISTS (SELECT 1 FROM escalated.sectors WHERE code = \(issue.sector)) AS sector_ok
             ), inserted AS (
                 INSERT INTO escalated.issues (unit_code, sector_code, severity, title, description, reporter, origin,
-                                              idempotency_key, request_hash)
+                                              idempotency_key, request_hash, reported_by)
                 SELECT \(issue.unit), \(issue.sector), \(issue.severity.rawValue), \(issue.title), \(issue.description),
-                       \(issue.reporter), \(origin.rawValue), \(idempotencyKey), \(requestHash)
+                       \(issue.reporter), \(origin.rawValue), \(idempotencyKey), \(requestHash), \(reportedBy)
                   FROM known WHERE unit_ok AND sector_ok
                 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING id
@@ -71,7 +72,9 @@ public struct IssueStore: Sendable {
     /// Stores many validated reports in one statement (one transaction, one NOTIFY): the grouped
     /// intake. Returns, in input order, each report's new id, or why it was refused (an unknown
     /// unit or sector); nothing is stored for a refused report.
-    public func createMany(_ issues: [NewIssue], origin: IssueOrigin, logger: Logger) async throws -> [Result<Int64, CreateError>] {
+    /// `reportedBy` names each report's filer (the token's actor), in the same order, or is empty.
+    public func createMany(_ issues: [NewIssue], origin: IssueOrigin, reportedBy: [String] = [], logger: Logger) async throws -> [Result<Int64, CreateError>] {
+        let filers = reportedBy.count == issues.count ? reportedBy : Array(repeating: "", count: issues.count)
         guard !issues.isEmpty else { return [] }
         var results = [Result<Int64, CreateError>](repeating: .failure(.idempotencyKeyReused), count: issues.count)
         // Ids are drawn from the identity's sequence per input row, so each answer is exact.
@@ -79,8 +82,9 @@ public struct IssueStore: Sendable {
             WITH input AS (
                 SELECT * FROM unnest(\(issues.map(\.unit))::text[], \(issues.map(\.sector))::text[],
                                      \(issues.map(\.severity.rawValue))::text[], \(issues.map(\.title))::text[],
-                                     \(issues.map(\.description))::text[], \(issues.map { $0.reporter ?? "" })::text[])
-                    WITH ORDINALITY AS t(u, s, v, ti, d, r, n)
+                                     \(issues.map(\.description))::text[], \(issues.map { $0.reporter ?? "" })::text[],
+                                     \(filers)::text[])
+                    WITH ORDINALITY AS t(u, s, v, ti, d, r, f, n)
             ), checked AS (
                 SELECT i.*, EXISTS (SELECT 1 FROM escalated.units WHERE code = i.u) AS unit_ok,
                        EXISTS (SELECT 1 FROM escalated.sectors WHERE code = i.s) AS sector_ok
@@ -88,9 +92,9 @@ public struct IssueStore: Sendable {
             ), ids AS (
                 SELECT n, nextval(pg_get_serial_sequence('escalated.issues', 'id')) AS id FROM checked WHERE unit_ok AND sector_ok
             ), inserted AS (
-                INSERT INTO escalated.issues (id, unit_code, sector_code, severity, title, description, reporter, origin)
+                INSERT INTO escalated.issues (id, unit_code, sector_code, severity, title, description, reporter, origin, reported_by)
                 OVERRIDING SYSTEM VALUE
-                SELECT ids.id, c.u, c.s, c.v, c.ti, c.d, nullif(c.r, ''), \(origin.rawValue) FROM checked c JOIN ids USING (n)
+                SELECT ids.id, c.u, c.s, c.v, c.ti, c.d, nullif(c.r, ''), \(origin.rawValue), nullif(c.f, '') FROM checked c JOIN ids USING (n)
             )
             SELECT c.n, ids.id, c.unit_ok, c.sector_ok FROM checked c LEFT JOIN ids USING (n)
             """, logger: logger).decode((Int64, Int64?, Bool, Bool).self)

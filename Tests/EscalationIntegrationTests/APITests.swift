@@ -57,7 +57,7 @@ extension IntegrationTests {
                 #expect(assignments.map { "\($0["role"]!):\($0["kind"]!):\($0["code"]!)" } == ["agency:agency:land-dept", "member:person:m-north"])
                 let events = try #require(shown["events"] as? [[String: Any]])
                 #expect(events.map { $0["kind"] as? String } == ["reported", "routed"])
-                #expect(events.map { $0["actor"] as? String } == ["api", "router"])
+                #expect(events.map { $0["actor"] as? String } == ["admin", "router"], "the reported event names the token's actor")
                 #expect(shown["version"] as? Int == 2)
                 #expect(shown["routed_at"] is String)
             }

@@ -85,6 +85,7 @@ extension IntegrationTests {
                 let mine = try await own.execute(uri: "/v1/issues", method: .post, headers: APITests.json, body: ByteBuffer(string: #"{"sector":"land","title":"Của N2"}"#))
                 #expect(mine.status == .created)
                 #expect(try APITests.object(mine.body)["unit"] as? String == "N2")
+                #expect(try await TestPostgres.strings(settings, "SELECT e.actor FROM escalated.events e JOIN escalated.issues i ON i.id = e.issue_id WHERE i.title = 'Của N2' AND e.kind = 'reported'") == ["unit:N2"])
                 // Nothing refused changed anything: no event on either issue, no new version.
                 #expect(try await TestPostgres.scalar(settings, history) == before)
                 #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues") == 4, "two issues, admin's and N2's")
