@@ -108,12 +108,7 @@ struct AdminController: Sendable {
         if let type = request.headers[.contentType]?.lowercased(), !(type.hasPrefix("application/yaml") || type.hasPrefix("text/yaml")) {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Content-Type: send application/yaml", field: "Content-Type")
         }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: Self.maximumDirectorySize)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(Self.maximumDirectorySize) bytes", field: "body")
-        }
+        let body = try await IssuesController.collectBody(request, limit: Self.maximumDirectorySize)
         guard let text = String(validating: Data(body.readableBytesView), as: UTF8.self) else {
             throw APIError.badRequest("body", "not valid UTF-8")
         }

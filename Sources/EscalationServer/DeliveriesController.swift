@@ -28,10 +28,7 @@ struct DeliveriesController: Sendable {
         var state: String?
         var limit = 50
         var before: Int64?
-        var seen = Set<String>()
-        for (key, value) in request.uri.queryParameters {
-            let name = String(key), text = String(value)
-            guard seen.insert(name).inserted else { throw APIError.badRequest(name, "given twice") }
+        for (name, text) in try IssuesController.queryValues(request.uri.queryParameters, allowed: ["cursor", "limit", "state"]) {
             switch name {
             case "state":
                 guard Self.states.contains(text) else { throw APIError.badRequest("state", "must be one of dead, pending, sent") }
@@ -43,7 +40,7 @@ struct DeliveriesController: Sendable {
                 guard let id = IssuesController.before(cursor: text) else { throw APIError.badRequest("cursor", "not a cursor returned by this API for this list") }
                 before = id
             default:
-                throw APIError.badRequest(name, "unknown query parameter (expected cursor, limit, state)")
+                break
             }
         }
         let items = try await storeCall(context) { try await deliveries.list(state: state, before: before, limit: limit + 1, logger: context.logger) }

@@ -213,6 +213,20 @@ struct IssuesController: Sendable {
         return try await shown(created.id, actor: actor, status: .created, headers: headers, context: context)
     }
 
+    /// The query's parameters by name: each one known and given once (400 naming it otherwise).
+    static func queryValues(_ query: Parameters, allowed: Set<String>) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for (key, value) in query {
+            let name = String(key)
+            guard allowed.contains(name) else {
+                throw APIError.badRequest(name, "unknown query parameter (expected \(allowed.sorted().joined(separator: ", ")))")
+            }
+            guard values[name] == nil else { throw APIError.badRequest(name, "given twice") }
+            values[name] = String(value)
+        }
+        return values
+    }
+
     /// A body may only be JSON (or come without a Content-Type).
     static func requireJSON(_ request: Request) throws {
         if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
@@ -221,11 +235,11 @@ struct IssuesController: Sendable {
     }
 
     /// The body, refused past the size limit.
-    static func collectBody(_ request: Request) async throws -> ByteBuffer {
+    static func collectBody(_ request: Request, limit: Int = maximumBodySize) async throws -> ByteBuffer {
         do {
-            return try await request.body.collect(upTo: maximumBodySize)
+            return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(maximumBodySize) bytes", field: "body")
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(limit) bytes", field: "body")
         }
     }
 
@@ -299,15 +313,7 @@ struct IssuesController: Sendable {
     }
 
     static func filter(_ query: Parameters, allowed: Set<String> = listParameters, inbox: Bool = false) throws -> IssueFilter {
-        var values: [String: String] = [:]
-        for (key, value) in query {
-            let name = String(key)
-            guard allowed.contains(name) else {
-                throw APIError.badRequest(name, "unknown query parameter (expected \(allowed.sorted().joined(separator: ", ")))")
-            }
-            guard values[name] == nil else { throw APIError.badRequest(name, "given twice") }
-            values[name] = String(value)
-        }
+        let values = try queryValues(query, allowed: allowed)
         var filter = IssueFilter(sort: inbox ? .due : .newest)
         for field in ["unit", "area", "sector", "agency"] {
             guard let value = values[field] else { continue }

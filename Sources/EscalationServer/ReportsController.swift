@@ -20,15 +20,7 @@ struct ReportsController: Sendable {
 
     func summary(_ request: Request, context: APIContext) async throws -> Response {
         let actor = try context.actor(allowedTo: .report)
-        var values: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters {
-            let name = String(key)
-            guard Self.parameters.contains(name) else {
-                throw APIError.badRequest(name, "unknown query parameter (expected \(Self.parameters.sorted().joined(separator: ", ")))")
-            }
-            guard values[name] == nil else { throw APIError.badRequest(name, "given twice") }
-            values[name] = String(value)
-        }
+        let values = try IssuesController.queryValues(request.uri.queryParameters, allowed: Self.parameters)
         let now = Date()
         let from = try values["from"].map { try Self.bound($0, field: "from") } ?? .instant(now.addingTimeInterval(-30 * 86_400))
         let to = try values["to"].map { try Self.bound($0, field: "to") } ?? .instant(now)
