@@ -196,3 +196,13 @@ public struct DeliveryStore: Sendable {
         return found
     }
 }
+
+/// SQL shared by every statement that writes outbox rows.
+enum OutboxSQL {
+    /// The `state, last_answer` of a row on `channel` (a column): a recipient the directory gives no
+    /// email address or webhook gets a dead row that says so, visible rather than silent.
+    static func stateAndAnswer(channel: String) -> String {
+        "CASE WHEN \(channel) = 'none' THEN 'dead' ELSE 'pending' END, "
+            + "CASE WHEN \(channel) = 'none' THEN 'no email address or webhook in the directory' END"
+    }
+}

@@ -50,8 +50,7 @@ public struct DigestStore: Sendable {
                 INSERT INTO escalated.outbox (kind, recipient_kind, recipient_code, data, channel, state, last_answer)
                 SELECT 'digest', 'person', m.code,
                        jsonb_build_object('digest_id', d.id, 'group', \(group), 'day', \(day.description), 'report', d.report),
-                       m.ch, CASE WHEN m.ch = 'none' THEN 'dead' ELSE 'pending' END,
-                       CASE WHEN m.ch = 'none' THEN 'no email address or webhook in the directory' END
+                       m.ch, \(unescaped: OutboxSQL.stateAndAnswer(channel: "m.ch"))
                   FROM d, unnest(\(codes)::text[], \(channels)::text[]) AS m(code, ch)
                 RETURNING channel
             ),

@@ -178,8 +178,7 @@ struct RecordEscalations: PostgresPreparedStatement {
         outbox AS (
             INSERT INTO escalated.outbox (issue_id, event_id, kind, recipient_kind, recipient_code, data, channel, state, last_answer)
             SELECT ev.issue_id, ev.id, CASE WHEN (ev.data->>'repeat')::int = 0 THEN 'escalated' ELSE 'reminder' END,
-                   r.kind, r.code, ev.data, c.channel, CASE WHEN c.channel = 'none' THEN 'dead' ELSE 'pending' END,
-                   CASE WHEN c.channel = 'none' THEN 'no email address or webhook in the directory' END
+                   r.kind, r.code, ev.data, c.channel, \(OutboxSQL.stateAndAnswer(channel: "c.channel"))
               FROM ev, jsonb_to_recordset(ev.data->'notified') AS r(kind text, code text, channels text[]),
                    LATERAL unnest(CASE WHEN cardinality(r.channels) > 0 THEN r.channels ELSE ARRAY['none'] END) AS c(channel)
             RETURNING channel

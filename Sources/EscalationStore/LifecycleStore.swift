@@ -232,8 +232,7 @@ public struct LifecycleStore: Sendable {
                         RETURNING id, data
                     ), notes AS (
                         INSERT INTO escalated.outbox (issue_id, event_id, kind, recipient_kind, recipient_code, data, channel, state, last_answer)
-                        SELECT \(id), e.id, 'routed', 'agency', \(newAgency), e.data, ch, CASE WHEN ch = 'none' THEN 'dead' ELSE 'pending' END,
-                               CASE WHEN ch = 'none' THEN 'no email address or webhook in the directory' END
+                        SELECT \(id), e.id, 'routed', 'agency', \(newAgency), e.data, ch, \(unescaped: OutboxSQL.stateAndAnswer(channel: "ch"))
                           FROM e, unnest(\(channels.isEmpty ? ["none"] : channels)::text[]) AS ch
                         RETURNING channel
                     )

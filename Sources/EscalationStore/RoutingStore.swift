@@ -337,8 +337,7 @@ enum RoutingSQL {
     /// One outbox row per channel of each routed issue's agency, beside its `routed` event.
     static let notes = """
         INSERT INTO escalated.outbox (issue_id, event_id, kind, recipient_kind, recipient_code, data, channel, state, last_answer)
-        SELECT n.i, e.id, 'routed', n.k, n.c, e.data, n.ch, CASE WHEN n.ch = 'none' THEN 'dead' ELSE 'pending' END,
-               CASE WHEN n.ch = 'none' THEN 'no email address or webhook in the directory' END
+        SELECT n.i, e.id, 'routed', n.k, n.c, e.data, n.ch, \(OutboxSQL.stateAndAnswer(channel: "n.ch"))
           FROM unnest($14::bigint[], $15::text[], $16::text[], $17::text[]) AS n(i, k, c, ch) JOIN events e ON e.issue_id = n.i
         RETURNING channel
         """
