@@ -41,14 +41,20 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         .notFound("issue \(id) does not exist or is not yours to see")
     }
 
-    /// The caller's kind lacks the right.
-    static func forbidden(_ actor: Actor, _ operation: Actor.Operation) -> APIError {
+    /// The caller's kind lacks the right (`what`: the words for the operation, its name by default).
+    static func forbidden(_ kind: ActorKind, _ operation: Actor.Operation, what: String? = nil) -> APIError {
         let kinds = Actor.kinds(allowedTo: operation).map(\.rawValue).joined(separator: ", ")
         return APIError(.forbidden, code: "forbidden",
-                        message: "Authorization: \(actor.kind.rawValue) tokens may not \(operation.rawValue) (allowed: \(kinds))", field: "Authorization")
+                        message: "Authorization: \(kind.rawValue) tokens may not \(what ?? operation.rawValue) (allowed: \(kinds))", field: "Authorization")
     }
 
     static let unavailable = APIError(.serviceUnavailable, code: "unavailable", message: "the database is unavailable; retry later")
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
 
     private struct Body: Encodable {
         struct Detail: Encodable {
@@ -60,7 +66,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = (try? JSONEncoder().encode(Body(error: .init(code: code, message: message, field: field)))) ?? Data()
+        let data = (try? Self.encoder.encode(Body(error: .init(code: code, message: message, field: field)))) ?? Data()
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         if status == .serviceUnavailable { headers[.retryAfter] = "1" }

@@ -16,19 +16,6 @@ public struct APIContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
     }
-
-    /// The caller (handlers under `/v1` always have one; anything else is a wiring mistake, answered 401).
-    func actor() throws -> Actor {
-        guard let identity else { throw AuthMiddleware.missing }
-        return identity.actor
-    }
-
-    /// The caller, who must hold `operation`'s right whatever the issue.
-    func actor(allowedTo operation: Actor.Operation) throws -> Actor {
-        let actor = try actor()
-        guard actor.may(operation) else { throw APIError.forbidden(actor, operation) }
-        return actor
-    }
 }
 
 /// Checks tokens, remembering valid ones for a few seconds so a busy client costs no database read
@@ -122,7 +109,7 @@ struct AuthMiddleware: RouterMiddleware {
         do {
             identity = try await authenticator.identity(for: secret, logger: context.logger)
         } catch {
-            throw IssuesController.storeFailure(error, context: context)
+            throw APIHandler.storeFailure(error, logger: context.logger)
         }
         guard let identity else { throw Self.invalid }
         if let seconds = limiter.wait(for: identity.tokenID) {
@@ -134,18 +121,5 @@ struct AuthMiddleware: RouterMiddleware {
         context.identity = identity
         context.logger[metadataKey: "actor"] = .string(identity.actor.description)
         return try await next(request, context)
-    }
-}
-
-/// Answers what the router itself refuses (no such path) with the API's JSON error body.
-struct JSONErrorMiddleware: RouterMiddleware {
-    typealias Context = APIContext
-
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as HTTPError where error.status == .notFound {
-            throw APIError.notFound("path: \(request.method.rawValue) \(request.uri.path) is not part of this API (see /openapi.yaml)")
-        }
     }
 }

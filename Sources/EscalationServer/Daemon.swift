@@ -4,6 +4,8 @@ public import Hummingbird
 public import Logging
 public import PostgresNIO
 public import Prometheus
+import OpenAPIHummingbird
+import OpenAPIRuntime
 import ServiceLifecycle
 
 /// Builds the daemon: the pool, the listener, the router and the HTTP API, as one application.
@@ -11,7 +13,7 @@ public enum Daemon {
     /// Checks the schema (or migrates it, with `configuration.migrate`) before anything starts.
     ///
     /// Throws ``SettingsError`` naming the missing or changed migration.
-    public static func prepareDatabase(_ configuration: Configuration, logger: Logger) async throws {
+    public static func prepareDatabase(_ configuration: DaemonConfiguration, logger: Logger) async throws {
         let migrator = Migrator(migrations: try Migrator.bundled())
         try await withClient(configuration.database, applicationName: "escalated-migrate", logger: logger) { client in
             if configuration.migrate {
@@ -27,7 +29,7 @@ public enum Daemon {
     /// Services start in dependency order (pool, listener, router, escalator, deliverer, then HTTP) and stop in reverse.
     /// `onServerRunning` receives the bound port (useful when the configured port is 0).
     public static func buildApplication(
-        _ configuration: Configuration,
+        _ configuration: DaemonConfiguration,
         logger: Logger,
         registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -86,24 +88,26 @@ public enum Daemon {
 
         let router = Router(context: APIContext.self)
         router.middlewares.add(MetricsMiddleware())
-        router.middlewares.add(JSONErrorMiddleware())
+        let contract = try APIContract(document: OpenAPIDocument.bytes)
+        router.middlewares.add(JSONErrorMiddleware(contract: contract))
         let authenticator = TokenAuthenticator(store: TokenStore(client: client), cacheTime: configuration.api.tokenCacheTime)
         router.middlewares.add(AuthMiddleware(
             authenticator: authenticator, limiter: RateLimiter(rate: configuration.api.rateLimit, burst: configuration.api.rateBurst)))
-        IssuesController(
+        router.middlewares.add(RequestScopeMiddleware())
+        let api = APIHandler(
             issues: IssueStore(client: client), lifecycle: LifecycleStore(client: client, cache: cache),
-            intake: IntakeGroups(store: IssueStore(client: client), logger: logger.with("service", "intake"))
-        ).addRoutes(to: router)
-        ReportsController(reports: ReportStore(client: client)).addRoutes(to: router)
-        AdminController(tokens: TokenStore(client: client), directory: DirectoryStore(client: client), authenticator: authenticator)
-            .addRoutes(to: router)
-        DeliveriesController(deliveries: DeliveryStore(client: client, instance: configuration.router.instanceName)).addRoutes(to: router)
-        HealthController(
-            client: client,
-            migrator: Migrator(migrations: try Migrator.bundled()),
-            listener: listener.health,
-            registry: registry
-        ).addRoutes(to: router)
+            intake: IntakeGroups(store: IssueStore(client: client), logger: logger.with("service", "intake")),
+            reports: ReportStore(client: client), tokens: TokenStore(client: client), directory: DirectoryStore(client: client),
+            deliveries: DeliveryStore(client: client, instance: configuration.router.instanceName), authenticator: authenticator,
+            client: client, migrator: Migrator(migrations: try Migrator.bundled()), listener: listener.health, registry: registry
+        )
+        // The routes, the decoding of parameters and bodies and the encoding of answers are
+        // generated from api/openapi.yaml at build time.
+        try api.registerHandlers(
+            on: router,
+            configuration: OpenAPIRuntime.Configuration(dateTranscoder: APIDateTranscoder(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
+            middlewares: [OpenAPIRequestMiddleware(contract: contract)]
+        )
 
         var app = Application(
             router: router,

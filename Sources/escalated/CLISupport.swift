@@ -42,7 +42,7 @@ enum CLI {
 
     static func logLevel(_ flag: String?, default fallback: Logger.Level) throws -> Logger.Level {
         guard let text = flag ?? environment["ESCALATED_LOG_LEVEL"], !text.isEmpty else { return fallback }
-        do { return try Configuration.parseLogLevel(text) } catch { throw CLIError(error.message) }
+        do { return try DaemonConfiguration.parseLogLevel(text) } catch { throw CLIError(error.message) }
     }
 
     static func printError(_ message: String) {

@@ -29,23 +29,23 @@ struct DaemonOptions: ParsableArguments {
     var routerWorkers: Int?
 
     /// Builds the configuration: flags, then environment, then defaults.
-    func configuration(database: DatabaseSettings) throws -> Configuration {
+    func configuration(database: DatabaseSettings) throws -> DaemonConfiguration {
         let env = CLI.environment
-        var config = Configuration(database: database)
+        var config = DaemonConfiguration(database: database)
         do {
             if let http = http ?? env["ESCALATED_HTTP"], !http.isEmpty {
-                (config.httpHost, config.httpPort) = try Configuration.parseHostPort(http)
+                (config.httpHost, config.httpPort) = try DaemonConfiguration.parseHostPort(http)
             }
             config.logLevel = try CLI.logLevel(logLevel, default: .info)
             if let poll = pollInterval ?? env["ESCALATED_POLL_INTERVAL"], !poll.isEmpty {
-                config.router.pollInterval = try Configuration.parseDuration(poll, name: "the poll interval")
+                config.router.pollInterval = try DaemonConfiguration.parseDuration(poll, name: "the poll interval")
                 guard config.router.pollInterval <= .seconds(60) else {
                     throw SettingsError("the poll interval must be at most 1m (got '\(poll)')")
                 }
                 config.escalator.pollInterval = config.router.pollInterval
             }
             if let hold = env["ESCALATED_TEST_HOLD_AFTER_CLAIM"], !hold.isEmpty {
-                config.router.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_AFTER_CLAIM")
+                config.router.holdAfterClaim = try DaemonConfiguration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_AFTER_CLAIM")
             }
             config.deliverer.mail = try Self.mail(env)
             if let secret = env["ESCALATED_WEBHOOK_SECRET"], !secret.isEmpty {
@@ -56,19 +56,19 @@ struct DaemonOptions: ParsableArguments {
                 (config.api.rateLimit, config.api.rateBurst) = try APIConfiguration.parseRateLimit(limit)
             }
             if let cache = env["ESCALATED_TOKEN_CACHE"], !cache.isEmpty {
-                config.api.tokenCacheTime = try Configuration.parseDuration(cache, name: "ESCALATED_TOKEN_CACHE")
+                config.api.tokenCacheTime = try DaemonConfiguration.parseDuration(cache, name: "ESCALATED_TOKEN_CACHE")
             }
             config.deliverer.publicURL = env["ESCALATED_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? "http://\(config.httpHost.contains(":") ? "[\(config.httpHost)]" : config.httpHost):\(config.httpPort)"
             if let lease = env["ESCALATED_DELIVERY_LEASE"], !lease.isEmpty {
-                let duration = try Configuration.parseDuration(lease, name: "ESCALATED_DELIVERY_LEASE")
+                let duration = try DaemonConfiguration.parseDuration(lease, name: "ESCALATED_DELIVERY_LEASE")
                 config.deliverer.leaseSeconds = max(1, Int(duration.components.seconds))
             }
             if let hold = env["ESCALATED_TEST_HOLD_DELIVERY"], !hold.isEmpty {
-                config.deliverer.holdAfterSend = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_DELIVERY")
+                config.deliverer.holdAfterSend = try DaemonConfiguration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_DELIVERY")
             }
             if let hold = env["ESCALATED_TEST_HOLD_ESCALATION"], !hold.isEmpty {
-                config.escalator.holdAfterClaim = try Configuration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_ESCALATION")
+                config.escalator.holdAfterClaim = try DaemonConfiguration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_ESCALATION")
             }
         } catch let error as SettingsError {
             throw CLIError(error.message)

@@ -13,8 +13,8 @@ extension IntegrationTests {
     /// The HTTP API over real HTTP (HummingbirdTesting's live mode), with the router running.
     @Suite("HTTP API")
     struct APITests {
-        static func app(_ settings: DatabaseSettings, configure: (inout Configuration) -> Void = { _ in }) throws -> some ApplicationProtocol {
-            var config = Configuration(database: settings)
+        static func app(_ settings: DatabaseSettings, configure: (inout DaemonConfiguration) -> Void = { _ in }) throws -> some ApplicationProtocol {
+            var config = DaemonConfiguration(database: settings)
             config.httpPort = 0
             configure(&config)
             return try Daemon.buildApplication(config, logger: testLogger)
@@ -23,7 +23,12 @@ extension IntegrationTests {
         static let json: HTTPFields = [.contentType: "application/json"]
 
         static func object(_ body: ByteBuffer) throws -> [String: Any] {
-            let value = try JSONSerialization.jsonObject(with: Data(body.readableBytesView))
+            let value: Any
+            do {
+                value = try JSONSerialization.jsonObject(with: Data(body.readableBytesView))
+            } catch {
+                throw TestFailure("not JSON (\(error)): \(String(buffer: body).prefix(500))")
+            }
             guard let object = value as? [String: Any] else { throw TestFailure("not a JSON object: \(String(buffer: body))") }
             return object
         }
@@ -93,7 +98,7 @@ extension IntegrationTests {
                 ("empty title", Array(#"{"unit":"N1","sector":"land","title":"   "}"#.utf8), Self.json, .unprocessableContent, "title"),
                 ("title too long", Array(#"{"unit":"N1","sector":"land","title":"\#(String(repeating: "ệ", count: 201))"}"#.utf8), Self.json, .unprocessableContent, "title"),
                 ("NUL in title", Array(#"{"unit":"N1","sector":"land","title":"a\u0000b"}"#.utf8), Self.json, .unprocessableContent, "title"),
-                ("bad severity", Array(#"{\#(good),"severity":"critical"}"#.utf8), Self.json, .unprocessableContent, "severity"),
+                ("bad severity (outside the schema's enumeration)", Array(#"{\#(good),"severity":"critical"}"#.utf8), Self.json, .badRequest, "severity"),
                 ("unknown unit", Array(#"{"unit":"ZZ9","sector":"land","title":"t"}"#.utf8), Self.json, .unprocessableContent, "unit"),
                 ("malformed unit", Array(#"{"unit":"N 1","sector":"land","title":"t"}"#.utf8), Self.json, .unprocessableContent, "unit"),
                 ("unknown sector", Array(#"{"unit":"N1","sector":"rivers","title":"t"}"#.utf8), Self.json, .unprocessableContent, "sector"),

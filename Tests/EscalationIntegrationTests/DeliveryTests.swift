@@ -26,7 +26,7 @@ extension IntegrationTests {
                 from: from)
         }
 
-        static func configure(_ mail: MailConfiguration, retry: RetryPolicy = RetryPolicy()) -> @Sendable (inout Configuration) -> Void {
+        static func configure(_ mail: MailConfiguration, retry: RetryPolicy = RetryPolicy()) -> @Sendable (inout DaemonConfiguration) -> Void {
             { config in
                 config.deliverer.mail = mail
                 config.deliverer.publicURL = "https://escalated.example.org"

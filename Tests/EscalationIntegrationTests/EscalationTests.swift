@@ -253,7 +253,7 @@ extension IntegrationTests {
                     ("/v1/issues/2/acknowledge", #"{}"#, .conflict, "state"),
                     ("/v1/issues/2/extend", #"{"deadline":"acknowledge","by":"1h","reason":"x"}"#, .conflict, "state"),
                     ("/v1/issues/2/extend", #"{"deadline":"resolve","by":"soon","reason":"x"}"#, .unprocessableContent, "by"),
-                    ("/v1/issues/2/extend", #"{"deadline":"later","by":"1h","reason":"x"}"#, .unprocessableContent, "deadline"),
+                    ("/v1/issues/2/extend", #"{"deadline":"later","by":"1h","reason":"x"}"#, .badRequest, "deadline"),
                     ("/v1/issues/2/extend", #"{"deadline":"resolve","by":"1h"}"#, .badRequest, "reason"),
                     ("/v1/issues/2/resolve", #"{"resolution":"  "}"#, .unprocessableContent, "resolution"),
                     ("/v1/issues/2/resolve", #"{"resolution":"ok","colour":"red"}"#, .badRequest, "colour"),

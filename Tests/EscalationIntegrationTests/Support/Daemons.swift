@@ -15,10 +15,10 @@ enum InProcessDaemon {
     /// then shuts it down gracefully.
     static func with<T: Sendable>(
         _ settings: DatabaseSettings,
-        configure: (inout Configuration) -> Void = { _ in },
+        configure: (inout DaemonConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (Int) async throws -> T
     ) async throws -> T {
-        var config = Configuration(database: settings)
+        var config = DaemonConfiguration(database: settings)
         config.httpPort = 0
         configure(&config)
         let port = Mutex(0)

@@ -3,7 +3,7 @@ import Foundation
 public import Logging
 
 /// Everything the daemon needs to run, built once (flags, then environment, then defaults).
-public struct Configuration: Sendable {
+public struct DaemonConfiguration: Sendable {
     public var database: DatabaseSettings
     /// Where the HTTP API listens.
     public var httpHost: String = "127.0.0.1"
