@@ -14,11 +14,17 @@ struct RequestScopeMiddleware: RouterMiddleware {
         var request = request
         if request.method == .post || request.method == .put || request.method == .patch {
             let limit = request.uri.path == "/v1/directory" ? APIHandler.maximumDirectorySize : APIHandler.maximumBodySize
+            let buffer: ByteBuffer
             do {
-                _ = try await request.collectBody(upTo: limit)
+                buffer = try await request.body.collect(upTo: limit)
             } catch is NIOTooManyBytesError {
                 throw APIError(.contentTooLarge, code: "body_too_large", message: "body: larger than \(limit) bytes", field: "body")
             }
+            // With its length known, the generated server can tell an empty body from none.
+            var head = request.head
+            head.headerFields[.contentLength] = String(buffer.readableBytes)
+            head.headerFields[.transferEncoding] = nil
+            request = Request(head: head, body: .init(buffer: buffer))
         }
         let scope = RequestScope(identity: context.identity, logger: context.logger)
         return try await RequestScope.$current.withValue(scope) {
@@ -42,12 +48,8 @@ struct OpenAPIRequestMiddleware: ServerMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         try contract.check(operationID: operationID, path: request.path ?? "", pathParameters: metadata.pathParameters)
-        var body = body
-        if let given = body {
-            // The body was read whole by RequestScopeMiddleware; this only looks at it.
-            let bytes = try await [UInt8](collecting: given, upTo: APIHandler.maximumDirectorySize)
-            body = bytes.isEmpty ? nil : HTTPBody(bytes)
-        }
+        // RequestScopeMiddleware read the body and set its length.
+        let body = body?.length == .known(0) ? nil : body
         var (response, responseBody) = try await next(request, body, metadata)
         for index in response.headerFields.indices {
             let field = response.headerFields[index]

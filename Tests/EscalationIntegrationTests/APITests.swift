@@ -65,6 +65,12 @@ extension IntegrationTests {
                 #expect(events.map { $0["actor"] as? String } == ["admin", "router"], "the reported event names the token's actor")
                 #expect(shown["version"] as? Int == 2)
                 #expect(shown["routed_at"] is String)
+                // An action that takes no fields may come without a body (and without a Content-Type);
+                // its answer's ETag is sent as it is, not percent-encoded.
+                let acknowledged = try await client.execute(uri: "/v1/issues/\(id)/acknowledge", method: .post, headers: [.ifMatch: "\"2\""])
+                #expect(acknowledged.status == .ok, "\(String(buffer: acknowledged.body))")
+                #expect(acknowledged.headers[.eTag] == "\"3\"")
+                #expect(try Self.object(acknowledged.body)["state"] as? String == "acknowledged")
             }
         }
 
