@@ -72,7 +72,8 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
-            throw APIError.notFound("path: \(request.method.rawValue) \(request.uri.path) is not part of this API (see /openapi.yaml)")
+            throw APIError(.notFound, code: "not_found",
+                           message: "path: \(request.method.rawValue) \(request.uri.path) is not part of this API (see /openapi.yaml)", field: "path")
         } catch let error as ServerError {
             let translated = translate(error)
             if translated.status.code >= 500 {
@@ -114,7 +115,8 @@ struct JSONErrorMiddleware: RouterMiddleware {
         if let name = cause.firstMatch(of: /header field named '([^']+)'/)?.1 {
             return .badRequest(String(name), "is required")
         }
-        return .badRequest(nil, cause)
+        // What remains is a header the generated code could not read (Accept is the one it parses).
+        return .badRequest(cause.localizedCaseInsensitiveContains("accept") ? "Accept" : "request", cause)
     }
 
     /// A decoding failure names the field by its coding path (`body` for the whole body).

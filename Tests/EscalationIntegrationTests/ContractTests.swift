@@ -92,6 +92,40 @@ struct ContractTests {
         }
     }
 
+    @Test("the generated server's other refusals are answered with the API's error, naming the field")
+    func serverErrors() throws {
+        struct Refusal: Error, HTTPResponseConvertible {
+            var httpStatus: HTTPResponse.Status
+        }
+        let middleware = JSONErrorMiddleware(contract: contract)
+        func answer(_ cause: String, _ underlying: any Error, operation: String = "createIssue") -> APIError {
+            middleware.translate(ServerError(
+                operationID: operation, request: HTTPRequest(method: .post, scheme: nil, authority: nil, path: "/v1/issues"),
+                requestBody: nil, requestMetadata: .init(), causeDescription: cause, underlyingError: underlying))
+        }
+        let handlerError = APIError.invalid("title", "is empty")
+        #expect(answer("Unknown", handlerError).message == handlerError.message, "a handler's APIError passes through")
+        let severity = answer("parse", DecodingError.dataCorrupted(.init(codingPath: [Components.Schemas.NewIssue.CodingKeys.severity],
+                                                                         debugDescription: "Cannot initialize SeverityPayload from invalid String value x")))
+        #expect(severity.field == "severity" && severity.message == "severity: must be one of normal, urgent", "the values come from the operation's body")
+        let cases: [(String, HTTPResponse.Status, HTTPResponse.Status, String)] = [
+            ("Unexpected content type, expected: application/json, received: text/plain", .unsupportedMediaType, .unsupportedMediaType, "Content-Type"),
+            ("Response content type not acceptable, content type: application/json, accepted: text/html", .notAcceptable, .notAcceptable, "Accept"),
+            ("Missing required request body", .badRequest, .badRequest, "body"),
+            ("Missing required query parameter named: from", .badRequest, .badRequest, "from"),
+            ("The required header field named 'If-Match' is missing.", .badRequest, .badRequest, "If-Match"),
+            ("Malformed Accept header: ;;", .badRequest, .badRequest, "Accept"),
+        ]
+        for (cause, given, status, field) in cases {
+            let translated = answer(cause, Refusal(httpStatus: given))
+            #expect(translated.status == status && translated.field == field, "\(cause)")
+            #expect(translated.message.hasPrefix("\(field): "), "\(translated.message)")
+        }
+        let internalError = answer("Unknown", Refusal(httpStatus: .internalServerError))
+        #expect(internalError.status == .internalServerError && internalError.code == "internal")
+        #expect(!internalError.message.contains("Unknown"), "a server fault is not described to the client")
+    }
+
     @Test("every value the stores hold has its counterpart in the contract's types")
     func valuesMap() throws {
         for value in Severity.allCases { #expect(Components.Schemas.Severity(value).rawValue == value.rawValue) }
