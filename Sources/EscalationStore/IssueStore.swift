@@ -222,38 +222,69 @@ public struct IssueStore: Sendable {
         if let agency = filter.agency {
             add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' AND a.target_code = $\($0))" }, agency)
         }
-        let due = "coalesce(i.due_at, 'infinity'::timestamptz)"
-        if let cursor = filter.cursor, cursor.sort == filter.sort {
-            switch filter.sort {
-            case .newest: add({ "i.id < $\($0)" }, cursor.id)
-            case .oldest: add({ "i.id > $\($0)" }, cursor.id)
-            case .due:
-                binds.append(cursor.dueMicros)
-                let at = "CASE WHEN $\(binds.count) = \(Int64.max) THEN 'infinity'::timestamptz ELSE 'epoch'::timestamptz + $\(binds.count) * interval '1 microsecond' END"
-                add({ "(\(due), i.id) > (\(at), $\($0))" }, cursor.id)
+        let limit = max(1, min(filter.limit, IssueFilter.maximumLimit))
+        var rows: [Row] = []
+        switch filter.sort {
+        case .newest, .oldest:
+            var binds = binds
+            var conditions = conditions
+            if let cursor = filter.cursor, cursor.sort == filter.sort {
+                binds.append(cursor.id)
+                conditions.append(filter.sort == .newest ? "i.id < $\(binds.count)" : "i.id > $\(binds.count)")
+            }
+            rows = try await page(conditions, binds: binds, order: filter.sort == .newest ? "i.id DESC" : "i.id", limit: limit + 1, logger: logger)
+        case .due:
+            // Deadline first, those without one last. Two reads, each in an index's order, so a
+            // page costs the same with ten open issues or a million: first the issues with a
+            // running deadline (issues_due), then, when the page is not full, those without one
+            // (issues_open_undue). One ORDER BY over coalesce(due_at, 'infinity') would sort every
+            // open issue for each page.
+            let cursor = filter.cursor?.sort == .due ? filter.cursor : nil
+            let pastDeadlines = cursor.map { $0.dueMicros == Int64.max } ?? false
+            if !pastDeadlines {
+                var binds = binds
+                var conditions = conditions + ["i.due_at IS NOT NULL"]
+                if let cursor {
+                    binds.append(cursor.dueMicros)
+                    binds.append(cursor.id)
+                    conditions.append("(i.due_at, i.id) > ('epoch'::timestamptz + $\(binds.count - 1) * interval '1 microsecond', $\(binds.count))")
+                }
+                rows = try await page(conditions, binds: binds, order: "i.due_at, i.id", limit: limit + 1, logger: logger)
+            }
+            if rows.count <= limit, !filter.overdue {
+                var binds = binds
+                var conditions = conditions + ["i.due_at IS NULL"]
+                if let cursor, pastDeadlines {
+                    binds.append(cursor.id)
+                    conditions.append("i.id > $\(binds.count)")
+                }
+                // Two statements, two snapshots: an issue whose deadline stopped running between them
+                // could be read twice.
+                let seen = Set(rows.map(\.0.0))
+                rows += try await page(conditions, binds: binds, order: "i.id", limit: limit + 1 - rows.count, logger: logger).filter { !seen.contains($0.0.0) }
             }
         }
-        let limit = max(1, min(filter.limit, IssueFilter.maximumLimit))
-        binds.append(limit + 1)
-        let order = switch filter.sort {
-        case .newest: "i.id DESC"
-        case .oldest: "i.id"
-        case .due: "\(due), i.id"
+        var result = IssuePage(items: [], next: nil)
+        if rows.count > limit {
+            rows.removeLast()
+            if let last = rows.last {
+                result.next = IssueCursor(sort: filter.sort, dueMicros: last.2.5 ?? Int64.max, id: last.0.0)
+            }
         }
+        result.items = rows.map(Self.record)
+        return result
+    }
+
+    /// One read of a list: `conditions` joined, in `order`, at most `limit` rows.
+    private func page(_ conditions: [String], binds: PostgresBindings, order: String, limit: Int, logger: Logger) async throws -> [Row] {
+        var binds = binds
+        binds.append(limit)
         let sql = "SELECT \(Self.columns) FROM escalated.issues i WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT $\(binds.count)"
         var rows: [Row] = []
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
             rows.append(try Self.decode(row))
         }
-        var page = IssuePage(items: [], next: nil)
-        if rows.count > limit {
-            rows.removeLast()
-            if let last = rows.last {
-                page.next = IssueCursor(sort: filter.sort, dueMicros: last.2.5 ?? Int64.max, id: last.0.0)
-            }
-        }
-        page.items = rows.map(Self.record)
-        return page
+        return rows
     }
 
     private static func binds(_ values: Int64...) -> PostgresBindings {

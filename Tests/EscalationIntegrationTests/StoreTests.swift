@@ -2,6 +2,7 @@ import EscalationCore
 @testable import EscalationStore
 import EscalationServer
 import Foundation
+import PostgresNIO
 import Testing
 
 extension IntegrationTests {
@@ -224,6 +225,60 @@ extension IntegrationTests {
             let sample = try SampleDirectory.load()
             #expect(!sample.calendars.isEmpty && !sample.chains.isEmpty && !sample.groups.isEmpty)
             #expect(try DirectoryFile.parse(DirectoryFile.render(sample), file: "rendered.yaml") == sample)
+        }
+
+        @Test("the inbox lists running deadlines first, then open issues without one, each once, at every page size and scope")
+        func inboxOrder() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            try await InProcessDaemon.with(settings) { _ in
+                try await TestPostgres.insertIssues(settings, count: 6, unit: "N1", sector: "land")   // deadlines
+                try await TestPostgres.insertIssues(settings, count: 3, unit: "S1", sector: "land")
+                try await TestPostgres.insertIssues(settings, count: 4, unit: "N2", sector: "health") // no deadlines
+                try await TestPostgres.execute(settings, "INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('NEW-9', 'land', 'unroutable')")
+                try await TestPostgres.waitUntil(settings, "SELECT count(*) FROM escalated.issues WHERE state IN ('routed', 'unroutable')", equals: 14, timeout: .seconds(10))
+            }
+            // Deadlines spread on both sides of now, some equal (ties go by id); one issue resolved, one closed.
+            for statement in ["UPDATE escalated.issues SET due_at = now() + ((id % 4) - 2) * interval '1 hour' WHERE due_at IS NOT NULL",
+                              "UPDATE escalated.issues SET state = 'resolved', due_at = NULL WHERE id = 2",
+                              "UPDATE escalated.issues SET state = 'closed', due_at = NULL WHERE id = 11",
+                              "ANALYZE escalated.issues"] {
+                try await TestPostgres.execute(settings, statement)
+            }
+            for scopeText in ["admin", "agency:land-dept", "agency:health-dept", "member:m-north", "unit:S1"] {
+                let scope = try Actor.parse(scopeText)
+                // What one ORDER BY over every open issue in scope gives.
+                var binds = PostgresBindings()
+                let condition = ScopeSQL.condition(scope, binds: &binds, responsible: true)
+                let scopeBinds = binds
+                let expected = try await TestPostgres.withClient(settings) { client in
+                    var ids: [Int64] = []
+                    let sql = """
+                        SELECT i.id FROM escalated.issues i WHERE \(condition) AND i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable')
+                         ORDER BY coalesce(i.due_at, 'infinity'::timestamptz), i.id
+                        """
+                    for try await id in try await client.query(PostgresQuery(unsafeSQL: sql, binds: scopeBinds), logger: testLogger).decode(Int64.self) { ids.append(id) }
+                    return ids
+                }
+                #expect(!expected.isEmpty, "\(scopeText)")
+                for size in [1, 2, 3, 5, 50] {
+                    for overdue in [false, true] {
+                        var seen: [Int64] = []
+                        var cursor: IssueCursor?
+                        repeat {
+                            let filter = IssueFilter(openOnly: true, overdue: overdue, sort: .due, cursor: cursor, limit: size)
+                            let page = try await TestPostgres.withClient(settings) { client in
+                                try await IssueStore(client: client).list(filter, scope: scope, logger: testLogger)
+                            }
+                            #expect(page.items.count <= size)
+                            seen += page.items.map(\.id)
+                            cursor = page.next
+                        } while cursor != nil && seen.count < 100
+                        let overdueIDs = try await TestPostgres.strings(settings, "SELECT id::text FROM escalated.issues WHERE due_at < now()").compactMap { Int64($0) }
+                        let want = overdue ? expected.filter { overdueIDs.contains($0) } : expected
+                        #expect(seen == want, "\(scopeText), pages of \(size), overdue \(overdue)")
+                    }
+                }
+            }
         }
 
         @Test("the SQL splitter keeps dollar quotes, strings and comments whole")
