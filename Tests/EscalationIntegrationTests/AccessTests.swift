@@ -292,6 +292,8 @@ enum Schemathesis {
             "--seed", "20261127", "--generation-database", "none", "--no-color", "--output-sanitize", "true",
         ]
         process.environment = ProcessInfo.processInfo.environment.merging(["SCHEMATHESIS_HOOKS": ""]) { $1 }
+        // Its cache (.schemathesis/) goes to the temporary directory, not into the checkout.
+        process.currentDirectoryURL = FileManager.default.temporaryDirectory
         let handle = try FileHandle(forWritingTo: output)
         process.standardOutput = handle
         process.standardError = handle
