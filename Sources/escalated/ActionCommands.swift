@@ -18,7 +18,7 @@ enum ActionCommands {
 
         /// Checks the id and actor, performs `action`, and prints the new state.
         func perform(_ action: LifecycleStore.Action) async throws {
-            guard let issueID = Int64(id), issueID > 0 else { throw CLIError("the issue id must be a positive whole number (got '\(id)')") }
+            let issueID = try CLI.positiveID(id, of: "issue")
             var who = Actor(kind: .admin, code: "cli")
             if let actor {
                 do {
@@ -28,10 +28,8 @@ enum ActionCommands {
                 }
             }
             if let ifVersion, ifVersion < 1 { throw CLIError("--if-version must be a positive whole number (got \(ifVersion))") }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
             let by = who, expected = ifVersion
-            let result = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let result = try await CLI.withDatabase(databaseURL) { client, logger in
                 do {
                     return try await LifecycleStore(client: client, cache: RoutingTableCache())
                         .perform(action, issue: issueID, actor: by, expectedVersion: expected, logger: logger)

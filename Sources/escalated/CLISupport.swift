@@ -3,6 +3,7 @@ import EscalationStore
 import Foundation
 import Logging
 import PostgresCluster
+import PostgresNIO
 
 /// A problem the user can fix, said in one sentence; the command exits 2.
 struct CLIError: Error, CustomStringConvertible {
@@ -43,6 +44,22 @@ enum CLI {
     static func logLevel(_ flag: String?, default fallback: Logger.Level) throws -> Logger.Level {
         guard let text = flag ?? environment["ESCALATED_LOG_LEVEL"], !text.isEmpty else { return fallback }
         do { return try DaemonConfiguration.parseLogLevel(text) } catch { throw CLIError(error.message) }
+    }
+
+    /// Runs a command's database work: the database from `databaseURL` (as `databaseSettings`
+    /// finds it), logging of warnings and errors (or `ESCALATED_LOG_LEVEL`), a pool for the call.
+    static func withDatabase<T: Sendable>(_ databaseURL: String?, _ body: @escaping @Sendable (PostgresClient, Logger) async throws -> T) async throws -> T {
+        let settings = try databaseSettings(databaseURL)
+        let logger = bootstrapLogging(level: try logLevel(nil, default: .warning))
+        return try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            try await body(client, logger)
+        }
+    }
+
+    /// An id argument: a positive whole number, or a sentence saying what it must be.
+    static func positiveID(_ text: String, of what: String) throws -> Int64 {
+        guard let id = Int64(text), id > 0 else { throw CLIError("the \(what) id must be a positive whole number (got '\(text)')") }
+        return id
     }
 
     static func printError(_ message: String) {

@@ -23,10 +23,8 @@ struct DeliveriesCommand: AsyncParsableCommand {
         func run() async throws {
             if let state, !["pending", "sent", "dead"].contains(state) { throw CLIError("--state must be one of pending, sent, dead (got '\(state)')") }
             guard (1...200).contains(limit) else { throw CLIError("--limit must be from 1 to 200") }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
             let (state, limit) = (self.state, self.limit)
-            let items = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let items = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await DeliveryStore(client: client, instance: "cli").list(state: state, before: nil, limit: limit, logger: logger)
             }
             if json {
@@ -53,10 +51,8 @@ struct DeliveriesCommand: AsyncParsableCommand {
         @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
 
         func run() async throws {
-            guard let deliveryID = Int64(id), deliveryID > 0 else { throw CLIError("the delivery id must be a positive whole number (got '\(id)')") }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let found = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let deliveryID = try CLI.positiveID(id, of: "delivery")
+            let found = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await DeliveryStore(client: client, instance: "cli").retry(id: deliveryID, logger: logger)
             }
             guard found else { throw CLIError("delivery \(deliveryID) does not exist or is not dead") }

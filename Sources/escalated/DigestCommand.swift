@@ -23,10 +23,8 @@ struct DigestCommand: AsyncParsableCommand {
         @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
 
         func run() async throws {
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
             let wanted = group
-            let made = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let made = try await CLI.withDatabase(databaseURL) { client, logger in
                 let compiled = try await DigestService.directory(client: client, cache: RoutingTableCache(), logger: logger)
                 let store = DigestStore(client: client, instance: "cli")
                 let groups = compiled.directory.groups.filter { wanted == nil || $0.code == wanted }

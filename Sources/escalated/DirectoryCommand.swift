@@ -39,9 +39,7 @@ struct DirectoryCommand: AsyncParsableCommand {
                 print("\(file) is valid: \(summary(directory))")
                 return
             }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let result = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let result = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await DirectoryStore(client: client).importDirectory(directory, logger: logger)
             }
             print(result.changed
@@ -66,9 +64,7 @@ struct DirectoryCommand: AsyncParsableCommand {
         var databaseURL: String?
 
         func run() async throws {
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let loaded = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let loaded = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await DirectoryStore(client: client).load(logger: logger)
             }
             let text = DirectoryFile.render(loaded.directory, header: "escalated directory, revision \(loaded.revision)")

@@ -27,9 +27,7 @@ struct ReportCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("--\(error.field) \(error.message)")
         }
-        let settings = try CLI.databaseSettings(databaseURL)
-        let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-        let stored = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+        let stored = try await CLI.withDatabase(databaseURL) { client, logger in
             let store = IssueStore(client: client)
             do {
                 let created = try await store.create(issue, origin: .cli, logger: logger)
@@ -84,10 +82,8 @@ struct IssuesCommand: AsyncParsableCommand {
             guard (1...IssueFilter.maximumLimit).contains(limit) else {
                 throw CLIError("--limit must be from 1 to \(IssueFilter.maximumLimit)")
             }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
             let query = filter
-            let page = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let page = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await IssueStore(client: client).list(query, logger: logger)
             }
             if json {
@@ -110,10 +106,8 @@ struct IssuesCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            guard let issueID = Int64(id), issueID > 0 else { throw CLIError("the issue id must be a positive whole number (got '\(id)')") }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let issue = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let issueID = try CLI.positiveID(id, of: "issue")
+            let issue = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await IssueStore(client: client).get(id: issueID, logger: logger)
             }
             guard let issue else { throw CLIError("issue \(issueID) does not exist") }

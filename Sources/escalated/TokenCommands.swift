@@ -32,9 +32,7 @@ struct TokensCommand: AsyncParsableCommand {
             }
             if let days = expiresInDays, !(1...3650).contains(days) { throw CLIError("--expires-in-days must be from 1 to 3650 (got \(days))") }
             let expires = expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let made = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let made = try await CLI.withDatabase(databaseURL) { client, logger in
                 do {
                     return try await TokenStore(client: client).create(actor: who, name: label, expiresAt: expires, logger: logger)
                 } catch TokenStore.TokenError.unknownActor(let text) {
@@ -51,9 +49,7 @@ struct TokensCommand: AsyncParsableCommand {
         @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
 
         func run() async throws {
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let tokens = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let tokens = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await TokenStore(client: client).list(logger: logger)
             }
             func row(_ cells: [String]) -> String {
@@ -73,10 +69,8 @@ struct TokensCommand: AsyncParsableCommand {
         @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
 
         func run() async throws {
-            guard let tokenID = Int64(id), tokenID > 0 else { throw CLIError("the token id must be a positive whole number (got '\(id)')") }
-            let settings = try CLI.databaseSettings(databaseURL)
-            let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
-            let revoked = try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in
+            let tokenID = try CLI.positiveID(id, of: "token")
+            let revoked = try await CLI.withDatabase(databaseURL) { client, logger in
                 try await TokenStore(client: client).revoke(id: tokenID, logger: logger)
             }
             guard revoked else { throw CLIError("token \(tokenID) does not exist or was revoked before") }
