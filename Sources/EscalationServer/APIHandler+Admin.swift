@@ -187,11 +187,7 @@ extension APIHandler {
     func listDeliveries(_ input: Operations.ListDeliveries.Input) async throws -> Operations.ListDeliveries.Output {
         _ = try RequestScope.actor(allowedTo: .operate)
         let logger = RequestScope.logger
-        var limit = 50
-        if let asked = input.query.limit {
-            guard (1...200).contains(asked) else { throw APIError.badRequest("limit", "must be a whole number from 1 to 200") }
-            limit = asked
-        }
+        let limit = try Self.pageSize(input.query.limit, default: 50)
         var before: Int64?
         if let cursor = input.query.cursor {
             guard let id = Self.before(cursor: cursor) else { throw APIError.badRequest("cursor", "not a cursor returned by this API for this list") }
@@ -208,13 +204,10 @@ extension APIHandler {
         _ = try RequestScope.actor(allowedTo: .operate)
         let logger = RequestScope.logger
         let id = try Self.positiveID(input.path.id)
-        guard try await Self.storeCall({ try await deliveries.retry(id: id, logger: logger) }) else {
-            throw APIError(.conflict, code: "not_dead", message: "id: delivery \(id) does not exist or is not dead", field: "id")
-        }
+        let notDead = APIError(.conflict, code: "not_dead", message: "id: delivery \(id) does not exist or is not dead", field: "id")
+        guard try await Self.storeCall({ try await deliveries.retry(id: id, logger: logger) }) else { throw notDead }
         let shown = try await Self.storeCall { try await deliveries.list(state: nil, before: id + 1, limit: 1, logger: logger) }
-        guard let delivery = shown.first, delivery.id == id else {
-            throw APIError(.conflict, code: "not_dead", message: "id: delivery \(id) does not exist or is not dead", field: "id")
-        }
+        guard let delivery = shown.first, delivery.id == id else { throw notDead }
         return .ok(.init(body: .json(Components.Schemas.Delivery(delivery))))
     }
 }

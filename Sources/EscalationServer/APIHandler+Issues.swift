@@ -143,18 +143,22 @@ extension APIHandler {
 
     /// The page size and where the previous page stopped (a cursor of the list's own order).
     static func page(_ filter: inout IssueFilter, limit: Int?, cursor: String?) throws {
-        if let limit {
-            guard (1...IssueFilter.maximumLimit).contains(limit) else {
-                throw APIError.badRequest("limit", "must be a whole number from 1 to \(IssueFilter.maximumLimit)")
-            }
-            filter.limit = limit
-        }
+        filter.limit = try pageSize(limit, default: filter.limit)
         if let cursor {
             guard let parsed = Self.cursor(cursor), parsed.sort == filter.sort else {
                 throw APIError.badRequest("cursor", "not a cursor returned by this API for this list")
             }
             filter.cursor = parsed
         }
+    }
+
+    /// A page size (`limit`) for any list: 1 to 200, `fallback` when not given.
+    static func pageSize(_ limit: Int?, default fallback: Int) throws -> Int {
+        guard let limit else { return fallback }
+        guard (1...IssueFilter.maximumLimit).contains(limit) else {
+            throw APIError.badRequest("limit", "must be a whole number from 1 to \(IssueFilter.maximumLimit)")
+        }
+        return limit
     }
 
     /// Cursors are opaque to clients: base64url of `i:<id>` (newest first), `a:<id>` (oldest

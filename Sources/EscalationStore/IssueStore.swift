@@ -286,10 +286,4 @@ public struct IssueStore: Sendable {
         }
         return rows
     }
-
-    private static func binds(_ values: Int64...) -> PostgresBindings {
-        var binds = PostgresBindings()
-        for value in values { binds.append(value) }
-        return binds
-    }
 }
