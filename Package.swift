@@ -33,9 +33,19 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
     ],
     targets: [
-        // Pure domain: values, routing decisions, validation. No I/O, no database.
+        // The domain and every decision: routing, deadlines on working-hours calendars, escalation
+        // steps, the issue lifecycle (action x state x actor -> change), access rights. No I/O.
         .target(
             name: "EscalationCore",
+            swiftSettings: swiftSettings
+        ),
+        // The directory file: YAML in (checked, problems by line) and out. No database.
+        .target(
+            name: "EscalationYAML",
+            dependencies: [
+                "EscalationCore",
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Starts and stops a private PostgreSQL cluster (demo, tests, bench).
@@ -46,24 +56,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // PostgreSQL: migrations, directory, intake, routing claims, LISTEN wake-ups.
+        // PostgreSQL: migrations, the directory, intake, routing and escalation claims, the
+        // lifecycle's writes, the outbox (its one writer), tokens, wake-up topics.
         .target(
             name: "EscalationStore",
             dependencies: [
                 "EscalationCore",
+                "EscalationYAML",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["EmbedFiles"]
         ),
-        // Delivering the outbox: message templates, the SMTP client, webhooks, the file transport.
+        // Messages: composing them from an outbox item (templates, email, webhook body) and
+        // sending them (the SMTP client, webhooks, the file transport).
         .target(
             name: "EscalationDelivery",
             dependencies: [
@@ -72,6 +82,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,17 +90,19 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedFiles"]
         ),
-        // Long-running services (listener, router), HTTP API, configuration, wiring.
+        // The daemon: a service per loop (listener, router, escalator, deliverer, digests), the
+        // HTTP API generated from api/openapi.yaml, configuration, wiring.
         .target(
             name: "EscalationServer",
             dependencies: [
                 "EscalationCore",
+                "EscalationYAML",
                 "EscalationStore",
                 "EscalationDelivery",
-                "PostgresCluster",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "Yams", package: "Yams"),
@@ -103,16 +116,36 @@ let package = Package(
             // types and server protocol, from the contract (openapi.yaml, a link to api/openapi.yaml).
             plugins: ["EmbedFiles", .plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
-        // Build-time helper: embeds sql/*.sql and deploy/directory/*.yaml into the binary.
-        .executableTarget(name: "embed-files", path: "Sources/embed-files"),
-        .plugin(name: "EmbedFiles", capability: .buildTool(), dependencies: ["embed-files"]),
-        // The thin executable: argument parsing only.
-        .executableTarget(
-            name: "escalated",
+        // The shipped benchmark (`escalated bench`): scenarios against the real daemon on a private PostgreSQL.
+        .target(
+            name: "EscalationBench",
             dependencies: [
                 "EscalationCore",
                 "EscalationStore",
                 "EscalationServer",
+                "PostgresCluster",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings,
+            // EmbedFiles: tools/smtp_server.py, the SMTP server of the email scenario.
+            plugins: ["EmbedFiles"]
+        ),
+        // Build-time helper: embeds sql/, deploy/directory/, api/, templates/ and tools/ files into the binary.
+        .executableTarget(name: "embed-files", path: "Sources/embed-files"),
+        .plugin(name: "EmbedFiles", capability: .buildTool(), dependencies: ["embed-files"]),
+        // The thin executable: argument parsing, then a call into the targets above.
+        .executableTarget(
+            name: "escalated",
+            dependencies: [
+                "EscalationCore",
+                "EscalationYAML",
+                "EscalationStore",
+                "EscalationServer",
+                "EscalationBench",
                 "PostgresCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -122,36 +155,50 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "EscalationCoreTests",
-            dependencies: ["EscalationCore"],
+        // What the test targets share (reading mail headers as a mail reader does).
+        .target(
+            name: "EscalationTestSupport",
+            path: "Tests/EscalationTestSupport",
             swiftSettings: swiftSettings
         ),
+        // The core's decisions, without a database.
+        .testTarget(
+            name: "EscalationCoreTests",
+            dependencies: ["EscalationCore", "EscalationTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Composing messages (emails, digests, webhook bodies) from outbox items, without a database.
+        .testTarget(
+            name: "EscalationDeliveryTests",
+            dependencies: ["EscalationCore", "EscalationDelivery", "EscalationTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Everything against a real PostgreSQL, SMTP server, HTTP and the real executable.
         .testTarget(
             name: "EscalationIntegrationTests",
             dependencies: [
                 "EscalationCore",
+                "EscalationYAML",
                 "EscalationStore",
                 "EscalationServer",
                 "EscalationDelivery",
+                "EscalationTestSupport",
                 "PostgresCluster",
                 "escalated",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            // The SMTP server the email hook tests run (aiosmtpd), found beside its Swift driver.
-            exclude: ["Support/smtp_server.py"],
             swiftSettings: swiftSettings
         ),
     ]

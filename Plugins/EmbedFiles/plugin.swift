@@ -3,8 +3,9 @@ import PackagePlugin
 
 /// Embeds package files into a target as base64 literals: `sql/*.sql` into EscalationStore
 /// (the migrations), `deploy/directory/*.yaml` and `api/*.yaml` into EscalationServer (the sample
-/// directory, the OpenAPI document) and
-/// `templates/*.mustache` into EscalationDelivery (the message templates).
+/// directory, the OpenAPI document),
+/// `templates/*.mustache` into EscalationDelivery (the message templates) and `tools/*.py` into
+/// EscalationBench (the SMTP server the email scenario runs).
 @main
 struct EmbedFiles: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -14,6 +15,7 @@ struct EmbedFiles: BuildToolPlugin {
         case "EscalationStore": sets = [("sql", ".sql", "EmbeddedMigrations")]
         case "EscalationServer": sets = [("deploy/directory", ".yaml", "EmbeddedDirectories"), ("api", ".yaml", "EmbeddedAPI")]
         case "EscalationDelivery": sets = [("templates", ".mustache", "EmbeddedTemplates")]
+        case "EscalationBench": sets = [("tools", ".py", "EmbeddedTools")]
         default: return []
         }
         return try sets.map { set in

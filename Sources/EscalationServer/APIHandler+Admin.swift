@@ -1,5 +1,6 @@
 import EscalationCore
 import EscalationStore
+import EscalationYAML
 import Foundation
 import HTTPTypes
 import OpenAPIRuntime

@@ -251,14 +251,14 @@ extension APIHandler {
     typealias Acted = Components.Responses.Acted
 
     /// Performs `action` as the caller: within their scope, with their right, at the version they saw.
-    func act(_ action: LifecycleStore.Action, id: Int64, ifMatch: String?) async throws -> Acted {
+    func act(_ action: IssueAction, id: Int64, ifMatch: String?) async throws -> Acted {
         let actor = try RequestScope.actor()
         let logger = RequestScope.logger
         let id = try Self.positiveID(id)
         let expected = try Self.ifMatch(ifMatch)
         do {
             try await lifecycle.perform(action, issue: id, actor: actor, expectedVersion: expected, logger: logger)
-        } catch let error as LifecycleStore.ActionError {
+        } catch let error as IssueActionError {
             throw Self.apiError(error, issue: id, action: action.name)
         } catch {
             throw Self.storeFailure(error, logger: logger)
@@ -276,7 +276,7 @@ extension APIHandler {
         }
     }
 
-    static func apiError(_ error: LifecycleStore.ActionError, issue id: Int64, action name: String) -> APIError {
+    static func apiError(_ error: IssueActionError, issue id: Int64, action name: String) -> APIError {
         switch error {
         case .notFound: return .notFound(issue: id)
         case .forbidden(let kind):

@@ -41,12 +41,12 @@ public enum Daemon {
         let cache = RoutingTableCache()
         let routerService = RouterService(
             store: RoutingStore(client: client, cache: cache, instance: configuration.router.instanceName),
-            configuration: configuration.router,
+            configuration: configuration.router, hooks: configuration.testHooks,
             logger: logger.with("service", "router")
         )
         let escalator = EscalatorService(
             store: EscalatorStore(client: client, cache: cache, instance: configuration.router.instanceName),
-            configuration: configuration.escalator,
+            configuration: configuration.escalator, hooks: configuration.testHooks,
             logger: logger.with("service", "escalator")
         )
         let transport: (any MailTransport)? = switch configuration.deliverer.mail?.transport {
@@ -57,7 +57,7 @@ public enum Daemon {
         let deliverer = DelivererService(
             store: DeliveryStore(client: client, instance: configuration.router.instanceName),
             client: client, cache: cache, templates: try MessageTemplates.bundled(), transport: transport,
-            configuration: configuration.deliverer, logger: logger.with("service", "deliverer")
+            configuration: configuration.deliverer, hooks: configuration.testHooks, logger: logger.with("service", "deliverer")
         )
         let digests = DigestService(
             store: DigestStore(client: client, instance: configuration.router.instanceName), client: client, cache: cache,
@@ -69,13 +69,13 @@ public enum Daemon {
             logger: logger.with("service", "listener"),
             onNotification: { topic in
                 switch topic {
-                case "directory":
+                case .directory:
                     routerService.requestSweep()
                     escalator.wakeUp()
                     digests.wakeUp()
-                case "deadlines": escalator.wakeUp()
-                case "outbox": deliverer.wakeUp()
-                default: routerService.wakeUp()
+                case .deadlines: escalator.wakeUp()
+                case .outbox: deliverer.wakeUp()
+                case .issues, .ping: routerService.wakeUp()
                 }
             },
             onConnected: {

@@ -16,6 +16,8 @@ public struct DaemonConfiguration: Sendable {
     public var listener = ListenerConfiguration()
     public var api = APIConfiguration()
     public var logLevel: Logger.Level = .info
+    /// The crash tests' hooks; all unset in production.
+    public var testHooks = TestHooks()
 
     public init(database: DatabaseSettings) {
         self.database = database
@@ -90,8 +92,6 @@ public struct RouterConfiguration: Sendable {
     public var workers: Int = 2
     /// How often the router looks for work without a notification (the poll fallback).
     public var pollInterval: Duration = .seconds(2)
-    /// Test hook: keep each batch's transaction open this long after claiming. Never set in production.
-    public var holdAfterClaim: Duration?
     /// Written into routing events so operators can tell replicas apart; default `HOST:PID`.
     public var instanceName: String = RouterConfiguration.defaultInstanceName()
 
@@ -111,8 +111,6 @@ public struct EscalatorConfiguration: Sendable {
     /// The longest the escalator sleeps without looking (at most a minute: writers wake
     /// escalators only for steps due within a minute). Shares ESCALATED_POLL_INTERVAL.
     public var pollInterval: Duration = .seconds(2)
-    /// Test hook: keep each batch's transaction open this long after claiming. Never set in production.
-    public var holdAfterClaim: Duration?
 
     public init() {}
 }

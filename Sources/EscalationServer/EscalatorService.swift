@@ -12,6 +12,7 @@ public import ServiceLifecycle
 public final class EscalatorService: Service {
     private let store: EscalatorStore
     private let configuration: EscalatorConfiguration
+    private let hooks: TestHooks
     private let logger: Logger
     private let wake = WakeSignal()
     private let timer = WakeTimer()
@@ -19,9 +20,10 @@ public final class EscalatorService: Service {
     private let failures = Counter(label: "escalated_escalator_errors_total")
     private let batchTimer = Timer(label: "escalated_escalator_batch_seconds")
 
-    public init(store: EscalatorStore, configuration: EscalatorConfiguration, logger: Logger) {
+    public init(store: EscalatorStore, configuration: EscalatorConfiguration, hooks: TestHooks = TestHooks(), logger: Logger) {
         self.store = store
         self.configuration = configuration
+        self.hooks = hooks
         self.logger = logger
     }
 
@@ -41,7 +43,7 @@ public final class EscalatorService: Service {
 
     /// Fires one batch; true when it was full (there may be more).
     private func fireOneBatch() async -> Bool {
-        let hold = configuration.holdAfterClaim.map { duration in
+        let hold = hooks.escalatorHoldAfterClaim.map { duration in
             { @Sendable in _ = try? await Task.sleep(for: duration) }
         }
         let started = ContinuousClock.now

@@ -13,8 +13,8 @@ public final class ListenerHealth: Sendable {
     func set(_ value: Bool) { connected.withLock { $0 = value } }
 }
 
-/// Holds one dedicated connection that LISTENs on `escalated_wakeup`, and turns notifications
-/// into wake-ups.
+/// Holds one dedicated connection that LISTENs on ``WakeTopic/channel``, and turns notifications
+/// into wake-ups by topic.
 ///
 /// NOTIFY is only a hint: after every successful LISTEN the listener calls `onConnected` so
 /// consumers run a catch-up claim. It proves its connection end to end every
@@ -22,13 +22,11 @@ public final class ListenerHealth: Sendable {
 /// `heartbeatTimeout`), never queries the dedicated connection (a dead PostgresNIO connection
 /// can hang a query forever), and reconnects with jittered exponential backoff.
 public final class NotificationListener: Service {
-    public static let channel = "escalated_wakeup"
-
     private let settings: DatabaseSettings
     private let client: PostgresClient
     private let configuration: ListenerConfiguration
     private let logger: Logger
-    private let onNotification: @Sendable (String) -> Void
+    private let onNotification: @Sendable (WakeTopic) -> Void
     private let onConnected: @Sendable () -> Void
     public let health: ListenerHealth
     private let lastHeard = Mutex<ContinuousClock.Instant>(.now)
@@ -40,7 +38,7 @@ public final class NotificationListener: Service {
         configuration: ListenerConfiguration,
         health: ListenerHealth = ListenerHealth(),
         logger: Logger,
-        onNotification: @escaping @Sendable (String) -> Void,
+        onNotification: @escaping @Sendable (WakeTopic) -> Void,
         onConnected: @escaping @Sendable () -> Void
     ) {
         self.settings = settings
@@ -92,7 +90,7 @@ public final class NotificationListener: Service {
             logger: logger
         )
         do {
-            try await connection.listen(on: Self.channel) { notifications in
+            try await connection.listen(on: WakeTopic.channel) { notifications in
                 // LISTEN is in place: anything committed from now on notifies us, so a catch-up now
                 // misses nothing that was committed before.
                 health.set(true)
@@ -105,7 +103,12 @@ public final class NotificationListener: Service {
                     group.addTask {
                         for try await notification in notifications {
                             self.lastHeard.withLock { $0 = .now }
-                            if notification.payload != "ping" { self.onNotification(notification.payload) }
+                            switch WakeTopic(payload: notification.payload) {
+                            case .ping: break
+                            case let topic?: self.onNotification(topic)
+                            case nil:
+                                self.logger.debug("unknown wake-up topic", metadata: ["wakeup.payload": "\(notification.payload.prefix(64))"])
+                            }
                         }
                         throw ListenerError.streamEnded
                     }
@@ -125,7 +128,7 @@ public final class NotificationListener: Service {
         while true {
             try await Task.sleep(for: configuration.heartbeatInterval)
             let sent = ContinuousClock.now
-            try await client.query("SELECT pg_notify('escalated_wakeup', 'ping')", logger: logger)
+            try await client.query(WakeTopic.ping.notifyQuery, logger: logger)
             let deadline = sent + configuration.heartbeatTimeout
             while lastHeard.withLock({ $0 }) < sent {
                 if ContinuousClock.now >= deadline { throw ListenerError.heartbeatLost }

@@ -13,6 +13,7 @@ import Synchronization
 public final class RouterService: Service {
     private let store: RoutingStore
     private let configuration: RouterConfiguration
+    private let hooks: TestHooks
     private let logger: Logger
     private let wake = WakeSignal()
     private let sweepRequested = Mutex(true)
@@ -21,9 +22,10 @@ public final class RouterService: Service {
     private let failures = Counter(label: "escalated_router_errors_total")
     private let batchTimer = Timer(label: "escalated_router_batch_seconds")
 
-    public init(store: RoutingStore, configuration: RouterConfiguration, logger: Logger) {
+    public init(store: RoutingStore, configuration: RouterConfiguration, hooks: TestHooks = TestHooks(), logger: Logger) {
         self.store = store
         self.configuration = configuration
+        self.hooks = hooks
         self.logger = logger
     }
 
@@ -79,7 +81,7 @@ public final class RouterService: Service {
     /// `optimistic` takes the two-round-trip latency path (read, then a locking write); the
     /// workers of a backlog use locking claims, so they never read the same issues.
     private func routeOneBatch(_ source: RoutingStore.Source, optimistic: Bool = false) async -> Bool {
-        let hold = configuration.holdAfterClaim.map { duration in
+        let hold = hooks.routerHoldAfterClaim.map { duration in
             { @Sendable in _ = try? await Task.sleep(for: duration) }
         }
         let started = ContinuousClock.now

@@ -1,5 +1,6 @@
 public import EscalationCore
 import EscalationStore
+import EscalationYAML
 import Foundation
 
 /// The sample directory shipped with the daemon (`deploy/directory/lao-cai.yaml`), imported by

@@ -19,34 +19,8 @@ public struct DeliveryStore: Sendable {
         self.instance = instance
     }
 
-    /// A leased outbox row with what is needed to render it.
-    public struct Leased: Sendable {
-        public var id: Int64
-        public var kind: String
-        public var recipientKind: TargetKind
-        public var recipientCode: String
-        public var channel: DeliveryChannel
-        public var attempts: Int
-        /// The causing event's data (level, repeat, clock, due time for escalations).
-        public var data: JSONValue
-        public var issueID: Int64?
-        public var title: String
-        public var description: String
-        public var unit: String
-        public var sector: String
-        public var severity: Severity
-        public var acknowledgeDue: Date?
-        public var resolveDue: Date?
-        public var agency: String?
-        public var revision: Int64
-        /// For escalations and reminders: when the step was due.
-        public var escalationDue: Date?
-        /// How long the row had waited in the outbox when leased.
-        public var waitedSeconds: Double
-    }
-
     /// Leases up to `limit` due rows of `channels` for `leaseSeconds`, oldest due first.
-    public func lease(channels: [DeliveryChannel], limit: Int, leaseSeconds: Int, logger: Logger) async throws -> [Leased] {
+    public func lease(channels: [DeliveryChannel], limit: Int, leaseSeconds: Int, logger: Logger) async throws -> [OutboxItem] {
         let rows = try await client.query("""
             WITH c AS (
                 SELECT id FROM escalated.outbox
@@ -69,14 +43,13 @@ public struct DeliveryStore: Sendable {
                     AND e.level = (l.data->>'level')::int AND e.repeat = (l.data->>'repeat')::int
              ORDER BY l.id
             """, logger: logger)
-        var leased: [Leased] = []
+        var leased: [OutboxItem] = []
         let decoder = JSONDecoder()
-        for try await r in rows.decode((Int64, String, String, String, String, Int, String, Int64?, String, String, String, String, String, Date?, Date?, String?, Int64, Date?, Double).self) {
-            leased.append(Leased(
-                id: r.0, kind: r.1, recipientKind: TargetKind(rawValue: r.2) ?? .person, recipientCode: r.3,
-                channel: DeliveryChannel(rawValue: r.4) ?? .email, attempts: r.5,
-                data: (try? decoder.decode(JSONValue.self, from: Data(r.6.utf8))) ?? .null, issueID: r.7,
-                title: r.8, description: r.9, unit: r.10, sector: r.11, severity: Severity(rawValue: r.12) ?? .normal,
+        for try await r in rows.decode((Int64, String, TargetKind, String, DeliveryChannel, Int, String, Int64?, String, String, String, String, Severity, Date?, Date?, String?, Int64, Date?, Double).self) {
+            leased.append(OutboxItem(
+                id: r.0, kind: r.1, recipientKind: r.2, recipientCode: r.3, channel: r.4, attempts: r.5,
+                data: try decoder.decode(JSONValue.self, from: Data(r.6.utf8)), issueID: r.7,
+                title: r.8, description: r.9, unit: r.10, sector: r.11, severity: r.12,
                 acknowledgeDue: r.13, resolveDue: r.14, agency: r.15, revision: r.16, escalationDue: r.17, waitedSeconds: r.18))
         }
         return leased
@@ -189,20 +162,10 @@ public struct DeliveryStore: Sendable {
                  WHERE id = \(id) AND state = 'dead'
                 RETURNING id
             )
-            SELECT r.id, pg_notify('escalated_wakeup', 'outbox')::text FROM r
+            SELECT r.id, \(unescaped: WakeTopic.outbox.notifySQL)::text FROM r
             """, logger: logger) {
             found = true
         }
         return found
-    }
-}
-
-/// SQL shared by every statement that writes outbox rows.
-enum OutboxSQL {
-    /// The `state, last_answer` of a row on `channel` (a column): a recipient the directory gives no
-    /// email address or webhook gets a dead row that says so, visible rather than silent.
-    static func stateAndAnswer(channel: String) -> String {
-        "CASE WHEN \(channel) = 'none' THEN 'dead' ELSE 'pending' END, "
-            + "CASE WHEN \(channel) = 'none' THEN 'no email address or webhook in the directory' END"
     }
 }

@@ -35,8 +35,8 @@ public struct DigestStore: Sendable {
     /// Makes a digest of `group` for `day` and queues it for `members` (person code and channels).
     /// A scheduled digest is made once per group and day: the call returns nil when it exists.
     public func make(group: String, day: LocalDate, scheduled: Bool, members: [(String, [DeliveryChannel])], logger: Logger) async throws -> Int64? {
-        let codes = members.flatMap { code, channels in (channels.isEmpty ? ["none"] : channels.map(\.rawValue)).map { _ in code } }
-        let channels = members.flatMap { _, channels in channels.isEmpty ? ["none"] : channels.map(\.rawValue) }
+        let codes = members.flatMap { code, channels in OutboxSQL.channelValues(channels).map { _ in code } }
+        let channels = members.flatMap { _, channels in OutboxSQL.channelValues(channels) }
         var made: Int64?
         for try await (id, _) in try await client.query("""
             WITH report AS (SELECT \(unescaped: Self.reportSQL) AS r),
@@ -44,17 +44,15 @@ public struct DigestStore: Sendable {
                 INSERT INTO escalated.digests (group_code, day, scheduled, report, created_by)
                 SELECT \(group), \(day.description)::date, \(scheduled), r, \(instance) FROM report
                 ON CONFLICT (group_code, day) WHERE scheduled DO NOTHING
-                RETURNING id, report
+                RETURNING id, group_code, day, report
             ),
-            o AS (
-                INSERT INTO escalated.outbox (kind, recipient_kind, recipient_code, data, channel, state, last_answer)
-                SELECT 'digest', 'person', m.code,
-                       jsonb_build_object('digest_id', d.id, 'group', \(group), 'day', \(day.description), 'report', d.report),
-                       m.ch, \(unescaped: OutboxSQL.stateAndAnswer(channel: "m.ch"))
-                  FROM d, unnest(\(codes)::text[], \(channels)::text[]) AS m(code, ch)
-                RETURNING channel
-            ),
-            wake AS (SELECT pg_notify('escalated_wakeup', 'outbox') FROM o WHERE channel <> 'none' LIMIT 1)
+            m AS (SELECT * FROM unnest(\(codes)::text[], \(channels)::text[]) AS m(code, ch)),
+            o AS (\(unescaped: OutboxSQL.insert("""
+                SELECT NULL::int8, NULL::int8, 'digest', 'person', m.code,
+                       jsonb_build_object('digest_id', d.id, 'group', d.group_code, 'day', to_char(d.day, 'YYYY-MM-DD'), 'report', d.report), m.ch
+                  FROM d, m
+                """))),
+            wake AS (\(unescaped: OutboxSQL.wakeDeliverers(after: "o")))
             SELECT (SELECT id FROM d), (SELECT count(*) FROM wake)
             """, logger: logger).decode((Int64?, Int64).self) {
             made = id

@@ -1,4 +1,5 @@
 public import EscalationCore
+import EscalationYAML
 public import Logging
 public import PostgresNIO
 import Crypto
@@ -42,7 +43,7 @@ public struct DirectoryStore: Sendable {
                    SET revision = revision + 1, content_hash = \(hash), imported_at = now()
                 RETURNING revision
                 """, logger: logger).decode(Int64.self).first { _ in true } ?? current.0 + 1
-            try await connection.query("SELECT pg_notify('escalated_wakeup', 'directory')", logger: logger)
+            try await connection.query(WakeTopic.directory.notifyQuery, logger: logger)
             logger.info("directory imported", metadata: [
                 "directory.revision": "\(revision)", "directory.units": "\(directory.units.count)",
                 "directory.sectors": "\(directory.sectors.count)", "directory.rules": "\(directory.rules.count)",
@@ -160,8 +161,8 @@ public struct DirectoryStore: Sendable {
         }
         for try await (code, name, email, locale, role) in try await connection.query(
             "SELECT code, name, email, locale, role FROM escalated.people ORDER BY ord", logger: logger
-        ).decode((String, String, String?, String, String?).self) {
-            d.people.append(Person(code: code, name: name, email: email, locale: PersonLocale(rawValue: locale) ?? .vi, role: role))
+        ).decode((String, String, String?, PersonLocale, String?).self) {
+            d.people.append(Person(code: code, name: name, email: email, locale: locale, role: role))
         }
         for try await (code, name, member) in try await connection.query(
             "SELECT code, name, member_code FROM escalated.areas ORDER BY ord", logger: logger
@@ -170,8 +171,8 @@ public struct DirectoryStore: Sendable {
         }
         for try await (code, name, kind, area) in try await connection.query(
             "SELECT code, name, kind, area_code FROM escalated.units ORDER BY ord", logger: logger
-        ).decode((String, String, String, String).self) {
-            d.units.append(Unit(code: code, name: name, kind: UnitKind(rawValue: kind) ?? .commune, area: area))
+        ).decode((String, String, UnitKind, String).self) {
+            d.units.append(Unit(code: code, name: name, kind: kind, area: area))
         }
         for try await (code, name, emails, webhook) in try await connection.query(
             "SELECT code, name, emails, webhook_url FROM escalated.agencies ORDER BY ord", logger: logger

@@ -99,7 +99,7 @@ struct ClaimDue: LimitedStatement {
                m.revision
           FROM c, escalated.directory_meta m
         """
-    typealias Row = (Int64, String, String, String?, String, Int, Int, Date, Date, [String]?, Int64)
+    typealias Row = (Int64, String, Severity, String?, IssueState, Int, Int, Date, Date, [String]?, Int64)
     var limit: Int
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
@@ -121,9 +121,9 @@ struct ClaimDue: LimitedStatement {
         init(_ r: Row) {
             id = r.0
             sector = r.1
-            severity = Severity(rawValue: r.2) ?? .normal
+            severity = r.2
             chain = r.3
-            clock = r.4 == IssueState.routed.rawValue ? .acknowledge : .resolve
+            clock = r.4 == .routed ? .acknowledge : .resolve
             level = r.5
             repeatIndex = r.6
             at = r.7
@@ -175,15 +175,13 @@ struct RecordEscalations: PostgresPreparedStatement {
               FROM f JOIN ins ON ins.issue_id = f.id
             RETURNING id, issue_id, data
         ),
-        outbox AS (
-            INSERT INTO escalated.outbox (issue_id, event_id, kind, recipient_kind, recipient_code, data, channel, state, last_answer)
+        outbox AS (\(OutboxSQL.insert("""
             SELECT ev.issue_id, ev.id, CASE WHEN (ev.data->>'repeat')::int = 0 THEN 'escalated' ELSE 'reminder' END,
-                   r.kind, r.code, ev.data, c.channel, \(OutboxSQL.stateAndAnswer(channel: "c.channel"))
+                   r.kind, r.code, ev.data, c.channel
               FROM ev, jsonb_to_recordset(ev.data->'notified') AS r(kind text, code text, channels text[]),
-                   LATERAL unnest(CASE WHEN cardinality(r.channels) > 0 THEN r.channels ELSE ARRAY['none'] END) AS c(channel)
-            RETURNING channel
-        ),
-        wake_outbox AS (SELECT pg_notify('escalated_wakeup', 'outbox') FROM outbox WHERE channel <> 'none' LIMIT 1)
+                   LATERAL unnest(\(OutboxSQL.channelsOrNone("r.channels"))) AS c(channel)
+            """))),
+        wake_outbox AS (\(OutboxSQL.wakeDeliverers(after: "outbox")))
         SELECT (SELECT count(*) FROM ins)::int8, (SELECT count(*) FROM wake_outbox)::int8
         """
     /// Steps recorded, and whether deliverers were woken.
@@ -217,7 +215,7 @@ struct RecordEscalations: PostgresPreparedStatement {
         chains.append(chain)
         self.notified.append("[" + notified.map { recipient, channels in
             let list = channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",")
-            return #"{"kind":"\#(recipient.kind.rawValue)","code":\#(RoutingStore.jsonString(recipient.code)),"channels":[\#(list)]}"#
+            return #"{"kind":"\#(recipient.kind.rawValue)","code":\#(QuotedString.literal(recipient.code)),"channels":[\#(list)]}"#
         }.joined(separator: ",") + "]")
         self.fire.append(fire)
         nextAt.append(next?.at.timeIntervalSince1970 ?? 0)

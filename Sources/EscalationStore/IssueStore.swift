@@ -126,13 +126,13 @@ public struct IssueStore: Sendable {
         """
 
     private typealias Row = (
-        (Int64, String, String, String, String, String, String?, String, String, Int, Date, Date?, Date),
+        (Int64, String, String, Severity, String, String, String?, IssueOrigin, IssueState, Int, Date, Date?, Date),
         (Date?, Date?, Date?, Bool, Date?, Date?),
         (String?, Int, Int?, Int?, Date?, Int64?)
     )
 
     private static func decode(_ row: PostgresRow) throws -> Row {
-        let columns = try row.decode((Int64, String, String, String, String, String, String?, String, String, Int, Date, Date?, Date,
+        let columns = try row.decode((Int64, String, String, Severity, String, String, String?, IssueOrigin, IssueState, Int, Date, Date?, Date,
                                       Date?, Date?, Date?, Bool, Date?, Date?, String?, Int, Int?, Int?, Date?, Int64?).self)
         return ((columns.0, columns.1, columns.2, columns.3, columns.4, columns.5, columns.6, columns.7, columns.8, columns.9,
                  columns.10, columns.11, columns.12),
@@ -145,8 +145,8 @@ public struct IssueStore: Sendable {
         var next: NextEscalationRecord?
         if let level = e.2, let rep = e.3, let at = e.4 { next = NextEscalationRecord(level: level, repeat: rep, at: at) }
         return IssueRecord(
-            id: r.0, unit: r.1, sector: r.2, severity: Severity(rawValue: r.3) ?? .normal, title: r.4, description: r.5,
-            reporter: r.6, origin: IssueOrigin(rawValue: r.7) ?? .sql, state: IssueState(rawValue: r.8) ?? .reported,
+            id: r.0, unit: r.1, sector: r.2, severity: r.3, title: r.4, description: r.5,
+            reporter: r.6, origin: r.7, state: r.8,
             version: r.9, createdAt: r.10, routedAt: r.11, updatedAt: r.12,
             deadlines: DeadlinesRecord(acknowledgeDueAt: d.0, resolveDueAt: d.1, dueAt: d.2, overdue: d.3, acknowledgedAt: d.4, resolvedAt: d.5),
             escalation: EscalationRecord(chain: e.0, level: e.1, next: next),
@@ -187,10 +187,10 @@ public struct IssueStore: Sendable {
                 SELECT issue_id, target_kind, target_code, role, rule_id, assigned_at FROM escalated.assignments
                  WHERE issue_id = ANY(\(ids))
                  ORDER BY issue_id, CASE role WHEN 'agency' THEN 0 WHEN 'member' THEN 1 ELSE 2 END, target_kind, target_code
-                """, logger: logger).decode((Int64, String, String, String, String?, Date).self) {
+                """, logger: logger).decode((Int64, TargetKind, String, AssignmentRole, String?, Date).self) {
                 issues[issueID]?.assignments?.append(AssignmentRecord(
-                    kind: TargetKind(rawValue: kind) ?? .agency, code: code,
-                    role: AssignmentRole(rawValue: role) ?? .watcher, rule: rule, assignedAt: at
+                    kind: kind, code: code,
+                    role: role, rule: rule, assignedAt: at
                 ))
             }
             let decoder = JSONDecoder()

@@ -82,8 +82,8 @@ public struct TokenStore: Sendable {
         for try await (id, kind, code, name, created, expires, used, revoked) in try await client.query("""
             SELECT id, actor_kind, actor_code, name, created_at, expires_at, last_used_at, revoked_at
               FROM escalated.tokens ORDER BY id DESC
-            """, logger: logger).decode((Int64, String, String?, String, Date, Date?, Date?, Date?).self) {
-            let actor = Actor(kind: ActorKind(rawValue: kind) ?? .admin, code: code)
+            """, logger: logger).decode((Int64, ActorKind, String?, String, Date, Date?, Date?, Date?).self) {
+            let actor = Actor(kind: kind, code: code)
             tokens.append(Token(id: id, actor: actor.description, name: name, createdAt: created, expiresAt: expires,
                                 lastUsedAt: used, revokedAt: revoked))
         }

@@ -14,10 +14,10 @@ enum ActionCommands {
             "Who acts, as KIND:CODE (unit:N1, agency:land-dept, member:m-north, supervisor:p-chair, admin:NAME); default admin:cli. The action is held to that actor's scope and rights, as over HTTP.",
             valueName: "actor")) var actor: String?
         @Option(help: "Act only if the issue is still at this version (as If-Match does).") var ifVersion: Int?
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         /// Checks the id and actor, performs `action`, and prints the new state.
-        func perform(_ action: LifecycleStore.Action) async throws {
+        func perform(_ action: IssueAction) async throws {
             let issueID = try CLI.positiveID(id, of: "issue")
             var who = Actor(kind: .admin, code: "cli")
             if let actor {
@@ -29,11 +29,11 @@ enum ActionCommands {
             }
             if let ifVersion, ifVersion < 1 { throw CLIError("--if-version must be a positive whole number (got \(ifVersion))") }
             let by = who, expected = ifVersion
-            let result = try await CLI.withDatabase(databaseURL) { client, logger in
+            let result = try await CLI.withDatabase(database.url) { client, logger in
                 do {
                     return try await LifecycleStore(client: client, cache: RoutingTableCache())
                         .perform(action, issue: issueID, actor: by, expectedVersion: expected, logger: logger)
-                } catch let error as LifecycleStore.ActionError {
+                } catch let error as IssueActionError {
                     switch error {
                     case .notFound: throw CLIError("issue \(issueID) does not exist, or \(by) may not see it")
                     case .forbidden(let kind):

@@ -1,3 +1,4 @@
+import ArgumentParser
 import EscalationServer
 import EscalationStore
 import Foundation
@@ -10,6 +11,12 @@ struct CLIError: Error, CustomStringConvertible {
     var message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+}
+
+/// `--database-url`, shared by every command that works on the database.
+struct DatabaseOption: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "postgres://user:password@host:port/database (env DATABASE_URL).")
+    var url: String?
 }
 
 enum CLI {

@@ -17,14 +17,14 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
         @Option(help: "Only this state: pending, sent or dead.") var state: String?
         @Option(help: "At most this many (1 to 200, default 50).") var limit: Int = 50
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             if let state, !["pending", "sent", "dead"].contains(state) { throw CLIError("--state must be one of pending, sent, dead (got '\(state)')") }
             guard (1...200).contains(limit) else { throw CLIError("--limit must be from 1 to 200") }
             let (state, limit) = (self.state, self.limit)
-            let items = try await CLI.withDatabase(databaseURL) { client, logger in
+            let items = try await CLI.withDatabase(database.url) { client, logger in
                 try await DeliveryStore(client: client, instance: "cli").list(state: state, before: nil, limit: limit, logger: logger)
             }
             if json {
@@ -48,11 +48,11 @@ struct DeliveriesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Re-drive a dead delivery: pending again, due now, attempts from zero.")
 
         @Argument(help: "The delivery id.") var id: String
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             let deliveryID = try CLI.positiveID(id, of: "delivery")
-            let found = try await CLI.withDatabase(databaseURL) { client, logger in
+            let found = try await CLI.withDatabase(database.url) { client, logger in
                 try await DeliveryStore(client: client, instance: "cli").retry(id: deliveryID, logger: logger)
             }
             guard found else { throw CLIError("delivery \(deliveryID) does not exist or is not dead") }

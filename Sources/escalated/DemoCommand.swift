@@ -55,7 +55,7 @@ struct DemoCommand: AsyncParsableCommand {
         // Without a mail server, the demo writes each email as an .eml file beside its cluster.
         if config.deliverer.mail == nil {
             let folder = (dataDir ?? PostgresCluster.defaultDemoDirectory()) + "/mail"
-            config.deliverer.mail = try DaemonOptions.mail(CLI.environment, defaultFolder: folder)
+            config.deliverer.mail = try DaemonConfiguration.mail(CLI.environment, defaultFolder: folder)
         }
         defer {
             if let urlFile { unlink(urlFile) }

@@ -20,11 +20,11 @@ struct DigestCommand: AsyncParsableCommand {
         )
 
         @Option(help: "Only this supervisor group (default: every group).") var group: String?
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             let wanted = group
-            let made = try await CLI.withDatabase(databaseURL) { client, logger in
+            let made = try await CLI.withDatabase(database.url) { client, logger in
                 let compiled = try await DigestService.directory(client: client, cache: RoutingTableCache(), logger: logger)
                 let store = DigestStore(client: client, instance: "cli")
                 let groups = compiled.directory.groups.filter { wanted == nil || $0.code == wanted }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EscalationCore
 import EscalationServer
 import EscalationStore
+import EscalationYAML
 import Foundation
 import Logging
 
@@ -21,8 +22,7 @@ struct DirectoryCommand: AsyncParsableCommand {
         @Argument(help: "The YAML file to import.")
         var file: String
 
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).")
-        var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         @Flag(help: "Only validate the file; write nothing.")
         var check = false
@@ -39,7 +39,7 @@ struct DirectoryCommand: AsyncParsableCommand {
                 print("\(file) is valid: \(summary(directory))")
                 return
             }
-            let result = try await CLI.withDatabase(databaseURL) { client, logger in
+            let result = try await CLI.withDatabase(database.url) { client, logger in
                 try await DirectoryStore(client: client).importDirectory(directory, logger: logger)
             }
             print(result.changed
@@ -60,11 +60,10 @@ struct DirectoryCommand: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
         var output: String?
 
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).")
-        var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
-            let loaded = try await CLI.withDatabase(databaseURL) { client, logger in
+            let loaded = try await CLI.withDatabase(database.url) { client, logger in
                 try await DirectoryStore(client: client).load(logger: logger)
             }
             let text = DirectoryFile.render(loaded.directory, header: "escalated directory, revision \(loaded.revision)")

@@ -17,7 +17,7 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "What happened (up to 10,000 characters).") var description: String?
     @Option(help: "normal (default) or urgent.") var severity: String?
     @Option(help: "Who reports it.") var reporter: String?
-    @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+    @OptionGroup var database: DatabaseOption
     @Flag(help: "Print the stored issue as JSON.") var json = false
 
     func run() async throws {
@@ -27,7 +27,7 @@ struct ReportCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("--\(error.field) \(error.message)")
         }
-        let stored = try await CLI.withDatabase(databaseURL) { client, logger in
+        let stored = try await CLI.withDatabase(database.url) { client, logger in
             let store = IssueStore(client: client)
             do {
                 let created = try await store.create(issue, origin: .cli, logger: logger)
@@ -65,7 +65,7 @@ struct IssuesCommand: AsyncParsableCommand {
         @Option(help: "Only this state (reported, routed, unroutable, ...).") var state: String?
         @Flag(help: "Only issues past their running deadline, the longest overdue first.") var overdue = false
         @Option(help: "At most this many (1 to 200, default 50).") var limit: Int = 50
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
@@ -83,7 +83,7 @@ struct IssuesCommand: AsyncParsableCommand {
                 throw CLIError("--limit must be from 1 to \(IssueFilter.maximumLimit)")
             }
             let query = filter
-            let page = try await CLI.withDatabase(databaseURL) { client, logger in
+            let page = try await CLI.withDatabase(database.url) { client, logger in
                 try await IssueStore(client: client).list(query, logger: logger)
             }
             if json {
@@ -102,12 +102,12 @@ struct IssuesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one issue with its assignments and full history.")
 
         @Argument(help: "The issue id.") var id: String
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let issueID = try CLI.positiveID(id, of: "issue")
-            let issue = try await CLI.withDatabase(databaseURL) { client, logger in
+            let issue = try await CLI.withDatabase(database.url) { client, logger in
                 try await IssueStore(client: client).get(id: issueID, logger: logger)
             }
             guard let issue else { throw CLIError("issue \(issueID) does not exist") }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import EscalationCore
-import EscalationDelivery
 import EscalationServer
 import EscalationStore
 import Foundation
@@ -28,98 +27,15 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Batches one daemon routes at once while a backlog drains (env ESCALATED_ROUTER_WORKERS; default 2).")
     var routerWorkers: Int?
 
-    /// Builds the configuration: flags, then environment, then defaults.
+    /// Builds the configuration: flags, then environment, then defaults (``DaemonConfiguration``
+    /// reads the environment).
     func configuration(database: DatabaseSettings) throws -> DaemonConfiguration {
-        let env = CLI.environment
-        var config = DaemonConfiguration(database: database)
+        let flags = DaemonFlags(http: http, logLevel: logLevel, pollInterval: pollInterval, batchSize: batchSize, routerWorkers: routerWorkers)
         do {
-            if let http = http ?? env["ESCALATED_HTTP"], !http.isEmpty {
-                (config.httpHost, config.httpPort) = try DaemonConfiguration.parseHostPort(http)
-            }
-            config.logLevel = try CLI.logLevel(logLevel, default: .info)
-            if let poll = pollInterval ?? env["ESCALATED_POLL_INTERVAL"], !poll.isEmpty {
-                config.router.pollInterval = try DaemonConfiguration.parseDuration(poll, name: "the poll interval")
-                guard config.router.pollInterval <= .seconds(60) else {
-                    throw SettingsError("the poll interval must be at most 1m (got '\(poll)')")
-                }
-                config.escalator.pollInterval = config.router.pollInterval
-            }
-            if let hold = env["ESCALATED_TEST_HOLD_AFTER_CLAIM"], !hold.isEmpty {
-                config.router.holdAfterClaim = try DaemonConfiguration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_AFTER_CLAIM")
-            }
-            config.deliverer.mail = try Self.mail(env)
-            if let secret = env["ESCALATED_WEBHOOK_SECRET"], !secret.isEmpty {
-                guard secret.utf8.count >= 16 else { throw SettingsError("ESCALATED_WEBHOOK_SECRET must be at least 16 bytes long") }
-                config.deliverer.webhook = WebhookSettings(secret: secret)
-            }
-            if let limit = env["ESCALATED_RATE_LIMIT"], !limit.isEmpty {
-                (config.api.rateLimit, config.api.rateBurst) = try APIConfiguration.parseRateLimit(limit)
-            }
-            if let cache = env["ESCALATED_TOKEN_CACHE"], !cache.isEmpty {
-                config.api.tokenCacheTime = try DaemonConfiguration.parseDuration(cache, name: "ESCALATED_TOKEN_CACHE")
-            }
-            config.deliverer.publicURL = env["ESCALATED_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? "http://\(config.httpHost.contains(":") ? "[\(config.httpHost)]" : config.httpHost):\(config.httpPort)"
-            if let lease = env["ESCALATED_DELIVERY_LEASE"], !lease.isEmpty {
-                let duration = try DaemonConfiguration.parseDuration(lease, name: "ESCALATED_DELIVERY_LEASE")
-                config.deliverer.leaseSeconds = max(1, Int(duration.components.seconds))
-            }
-            if let hold = env["ESCALATED_TEST_HOLD_DELIVERY"], !hold.isEmpty {
-                config.deliverer.holdAfterSend = try DaemonConfiguration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_DELIVERY")
-            }
-            if let hold = env["ESCALATED_TEST_HOLD_ESCALATION"], !hold.isEmpty {
-                config.escalator.holdAfterClaim = try DaemonConfiguration.parseDuration(hold, name: "ESCALATED_TEST_HOLD_ESCALATION")
-            }
-        } catch let error as SettingsError {
+            return try DaemonConfiguration(database: database, flags: flags, environment: CLI.environment)
+        } catch {
             throw CLIError(error.message)
         }
-        if let batch = try Self.wholeNumber(batchSize, variable: "ESCALATED_BATCH_SIZE", label: "the batch size", range: 1...10_000) {
-            config.router.batchSize = batch
-            config.escalator.batchSize = batch
-        }
-        if let workers = try Self.wholeNumber(routerWorkers, variable: "ESCALATED_ROUTER_WORKERS", label: "the router workers", range: 1...16) {
-            config.router.workers = workers
-            config.escalator.workers = workers
-        }
-        return config
-    }
-
-    /// The email hook from ESCALATED_SMTP_URL (or ESCALATED_MAIL_DIR) and ESCALATED_MAIL_FROM; nil when neither is set.
-    static func mail(_ env: [String: String], defaultFolder: String? = nil) throws -> MailConfiguration? {
-        let fromText = env["ESCALATED_MAIL_FROM"].flatMap { $0.isEmpty ? nil : $0 } ?? "escalated@localhost.localdomain"
-        guard let from = MailAddress(name: "escalated", address: fromText) else {
-            throw SettingsError("ESCALATED_MAIL_FROM must be an email address such as escalated@example.org (got '\(fromText)')")
-        }
-        if let url = env["ESCALATED_SMTP_URL"], !url.isEmpty {
-            var settings: SMTPSettings
-            do {
-                settings = try SMTPSettings(url: url)
-            } catch {
-                throw SettingsError(error.description)
-            }
-            if let ca = env["ESCALATED_SMTP_CA_FILE"], !ca.isEmpty {
-                guard FileManager.default.isReadableFile(atPath: ca) else { throw SettingsError("ESCALATED_SMTP_CA_FILE: cannot read \(ca)") }
-                settings.caFile = ca
-            }
-            return MailConfiguration(transport: .smtp(settings), from: from)
-        }
-        if let folder = env["ESCALATED_MAIL_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) ?? defaultFolder {
-            return MailConfiguration(transport: .folder(folder), from: from)
-        }
-        return nil
-    }
-
-    /// A whole-number setting: the flag, else the environment variable (empty means unset), checked against `range`.
-    static func wholeNumber(_ flag: Int?, variable: String, label: String, range: ClosedRange<Int>) throws -> Int? {
-        var value = flag
-        if value == nil, let text = CLI.environment[variable], !text.isEmpty {
-            guard let parsed = Int(text) else { throw CLIError("\(variable) must be a whole number (got '\(text)')") }
-            value = parsed
-        }
-        if let value, !range.contains(value) {
-            throw CLIError("\(label) must be from \(range.lowerBound) to \(range.upperBound) (got \(value))")
-        }
-        return value
     }
 }
 
@@ -135,11 +51,10 @@ enum MetricsSetup {
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the daemon: HTTP API, LISTEN wake-ups and the router, until SIGTERM or SIGINT."
+        abstract: "Run the daemon: HTTP API, LISTEN wake-ups, router, escalator, deliverer and digests, until SIGTERM or SIGINT."
     )
 
-    @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).")
-    var databaseURL: String?
+    @OptionGroup var database: DatabaseOption
 
     @Flag(help: "Apply pending migrations before starting (otherwise refuse to start on an old schema).")
     var migrate = false
@@ -147,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: DaemonOptions
 
     func run() async throws {
-        var config = try options.configuration(database: try CLI.databaseSettings(databaseURL, allowDemo: false))
+        var config = try options.configuration(database: try CLI.databaseSettings(database.url, allowDemo: false))
         config.migrate = migrate
         let logger = CLI.bootstrapLogging(level: config.logLevel)
         let registry = MetricsSetup.bootstrap()
@@ -182,11 +97,10 @@ struct MigrateCommand: AsyncParsableCommand {
         abstract: "Apply the pending SQL migrations (sql/, shipped in the binary) and exit."
     )
 
-    @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).")
-    var databaseURL: String?
+    @OptionGroup var database: DatabaseOption
 
     func run() async throws {
-        let settings = try CLI.databaseSettings(databaseURL)
+        let settings = try CLI.databaseSettings(database.url)
         let logger = CLI.bootstrapLogging(level: try CLI.logLevel(nil, default: .warning))
         let migrator = Migrator(migrations: try Migrator.bundled())
         let applied = try await Daemon.withClient(settings, applicationName: "escalated-migrate", logger: logger) { client in

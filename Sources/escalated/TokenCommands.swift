@@ -19,7 +19,7 @@ struct TokensCommand: AsyncParsableCommand {
         @Option(help: "Whom it speaks for: unit:CODE, agency:CODE, member:PERSON, supervisor:PERSON or admin.") var actor: String
         @Option(help: "What it is for (1 to 100 characters), shown in lists.") var name: String
         @Option(help: "Days until it expires (1 to 3650; default never).") var expiresInDays: Int?
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             let who: Actor
@@ -32,7 +32,7 @@ struct TokensCommand: AsyncParsableCommand {
             }
             if let days = expiresInDays, !(1...3650).contains(days) { throw CLIError("--expires-in-days must be from 1 to 3650 (got \(days))") }
             let expires = expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) }
-            let made = try await CLI.withDatabase(databaseURL) { client, logger in
+            let made = try await CLI.withDatabase(database.url) { client, logger in
                 do {
                     return try await TokenStore(client: client).create(actor: who, name: label, expiresAt: expires, logger: logger)
                 } catch TokenStore.TokenError.unknownActor(let text) {
@@ -46,10 +46,10 @@ struct TokensCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens, newest first (never the tokens themselves).")
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
-            let tokens = try await CLI.withDatabase(databaseURL) { client, logger in
+            let tokens = try await CLI.withDatabase(database.url) { client, logger in
                 try await TokenStore(client: client).list(logger: logger)
             }
             func row(_ cells: [String]) -> String {
@@ -66,11 +66,11 @@ struct TokensCommand: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token: refused from now on (by a running daemon within its token cache time, 5 s by default).")
         @Argument(help: "The token id (from `escalated tokens list`).") var id: String
-        @Option(help: "postgres://user:password@host:port/database (env DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             let tokenID = try CLI.positiveID(id, of: "token")
-            let revoked = try await CLI.withDatabase(databaseURL) { client, logger in
+            let revoked = try await CLI.withDatabase(database.url) { client, logger in
                 try await TokenStore(client: client).revoke(id: tokenID, logger: logger)
             }
             guard revoked else { throw CLIError("token \(tokenID) does not exist or was revoked before") }

@@ -5,6 +5,7 @@ import ArgumentParser
 import EscalationCore
 import EscalationServer
 import EscalationStore
+import EscalationYAML
 import Foundation
 import PostgresNIO
 import PostgresCluster

@@ -1,4 +1,5 @@
 import EscalationCore
+import EscalationTestSupport
 import Foundation
 import Testing
 
@@ -8,21 +9,7 @@ struct DeliveryTests {
     static let date = Date(timeIntervalSince1970: 1_750_000_000)
 
     /// Unfolds and decodes RFC 2047 encoded words, the way a mail reader shows a header.
-    static func decode(_ header: String) -> String {
-        let unfolded = header.replacingOccurrences(of: "\r\n ", with: " ")
-        var out = ""
-        var rest = Substring(unfolded)
-        while let start = rest.range(of: "=?UTF-8?B?") {
-            out += rest[..<start.lowerBound]
-            let after = rest[start.upperBound...]
-            guard let end = after.range(of: "?=") else { break }
-            out += String(decoding: Data(base64Encoded: String(after[..<end.lowerBound])) ?? Data(), as: UTF8.self)
-            rest = after[end.upperBound...]
-            // Space between adjacent encoded words is not part of the text.
-            if rest.hasPrefix(" =?UTF-8?B?") { rest = rest.dropFirst() }
-        }
-        return out + rest
-    }
+    static func decode(_ header: String) -> String { EncodedWords.decode(header) }
 
     func header(_ message: String, _ name: String) -> String? {
         let head = message.components(separatedBy: "\r\n\r\n")[0]

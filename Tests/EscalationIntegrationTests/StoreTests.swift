@@ -1,6 +1,7 @@
 import EscalationCore
 @testable import EscalationStore
 import EscalationServer
+import EscalationYAML
 import Foundation
 import PostgresNIO
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import EscalationTestSupport
 import PostgresCluster
 
 #if canImport(Glibc)
@@ -45,7 +46,9 @@ final class SMTPServer: @unchecked Sendable {
     }
 
     static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("smtp_server.py").path
+        // tools/smtp_server.py, at the package's root (the benchmark ships the same script).
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("tools/smtp_server.py").path
     }
 
     /// Starts the server and waits until it accepts connections.
@@ -110,28 +113,12 @@ struct ReceivedMail {
         }
         headers = lines.compactMap { line in
             guard let colon = line.firstIndex(of: ":") else { return nil }
-            return (String(line[..<colon]), Self.decodeWords(String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+            return (String(line[..<colon]), EncodedWords.decode(String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
         }
     }
 
     func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     func all(_ name: String) -> [String] { headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1) }
-
-    /// RFC 2047 B-encoded UTF-8 words, as our messages use them.
-    static func decodeWords(_ value: String) -> String {
-        let unfolded = value.replacingOccurrences(of: "\n ", with: " ").replacingOccurrences(of: "\n\t", with: " ")
-        var out = ""
-        var rest = Substring(unfolded)
-        while let start = rest.range(of: "=?UTF-8?B?") {
-            out += rest[..<start.lowerBound]
-            let after = rest[start.upperBound...]
-            guard let end = after.range(of: "?=") else { break }
-            out += String(decoding: Data(base64Encoded: String(after[..<end.lowerBound])) ?? Data(), as: UTF8.self)
-            rest = after[end.upperBound...]
-            while rest.hasPrefix(" =?UTF-8?B?") { rest = rest.dropFirst() }
-        }
-        return out + rest
-    }
 
     /// The decoded body of the part whose Content-Type starts with `type`.
     func part(_ type: String) -> String? {

@@ -12,8 +12,10 @@ import PostgresNIO
 /// The email scenarios: a queue of emails drained into a real local SMTP server (aiosmtpd, run
 /// by the script the tests use), and the event-to-send latency under light load.
 extension Bench {
-    /// Starts `smtp_server.py` on a free port, writing messages into a temporary folder.
-    func startSMTPServer(script: String) async throws -> (Process, Int, String) {
+    /// Starts the SMTP server script (`tools/smtp_server.py`, shipped in the binary, unless
+    /// `script` names another) on a free port, writing messages into a temporary folder.
+    func startSMTPServer(script: String?) async throws -> (Process, Int, String) {
+        let script = try script ?? EmbeddedTools.write("smtp_server.py", into: folder)
         let port = try PostgresCluster.freeLoopbackPort()
         let folder = NSTemporaryDirectory() + "escalated-bench-smtp-\(getpid())-\(port)"
         let process = Process()
@@ -24,14 +26,14 @@ extension Bench {
         try process.run()
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            guard process.isRunning else { throw CLIError("the SMTP server (\(script)) exited; is aiosmtpd installed (`pip install aiosmtpd`)?") }
+            guard process.isRunning else { throw BenchError("the SMTP server (\(script)) exited; is aiosmtpd installed (`pip install aiosmtpd`)?") }
             if PostgresCluster.loopbackPortAccepts(port) { return (process, port, folder) }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw CLIError("the SMTP server did not start")
+        throw BenchError("the SMTP server did not start")
     }
 
-    func email(count: Int, script: String, into report: inout BenchReport) async throws {
+    func email(count: Int, script: String?, into report: inout BenchReport) async throws {
         let (server, port, folder) = try await startSMTPServer(script: script)
         defer {
             kill(server.processIdentifier, SIGTERM)
@@ -42,7 +44,7 @@ extension Bench {
 
         // Queue: `count` routed issues and one email each to their agency, written in one transaction
         // with the daemon listening, as routing writes them.
-        let daemon = try ChildDaemon(settings: settings, batchSize: batchSize, environment: environment)
+        let daemon = try startDaemon(environment: environment)
         try await daemon.waitForListener(self)
         try await Daemon.withClient(settings, applicationName: "escalated-bench", logger: logger) { client in
             try await client.withConnection { connection in
@@ -61,7 +63,7 @@ extension Bench {
                     SELECT i.id, 'routed', 'agency', se.agency_code, 'email' FROM i JOIN escalated.sectors se ON se.code = i.sector_code
                     """), logger: logger)
                 try await connection.query("RESET session_replication_role", logger: logger)
-                try await connection.query("SELECT pg_notify('escalated_wakeup', 'outbox')", logger: logger)
+                try await connection.query(WakeTopic.outbox.notifyQuery, logger: logger)
             }
         }
         let started = ContinuousClock.now
@@ -101,7 +103,7 @@ extension Bench {
             if Int(try await scalar(sql)) >= expected { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw CLIError("timed out waiting for `\(sql)`")
+        throw BenchError("timed out waiting for `\(sql)`")
     }
 
     func latencyRow(_ sql: String) async throws -> (Double, Double, Double) {

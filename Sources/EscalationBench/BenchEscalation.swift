@@ -63,7 +63,7 @@ extension Bench {
                        SET next_escalation_at = r.t, next_level_start = r.t, acknowledge_due_at = r.t, due_at = r.t
                       FROM r WHERE i.id = r.id
                     """), logger: logger)
-                try await connection.query("SELECT pg_notify('escalated_wakeup', 'deadlines')", logger: logger)
+                try await connection.query(WakeTopic.deadlines.notifyQuery, logger: logger)
             }
         }
     }

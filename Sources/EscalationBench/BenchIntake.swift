@@ -16,8 +16,7 @@ extension Bench {
     func intake(clients: Int, seconds: Int, into report: inout BenchReport) async throws {
         let port = try PostgresCluster.freeLoopbackPort()
         // The limiter stays on (its cost is measured), above what one client can ask.
-        let daemon = try ChildDaemon(settings: settings, batchSize: batchSize,
-                                     environment: ["ESCALATED_HTTP": "127.0.0.1:\(port)", "ESCALATED_RATE_LIMIT": "1000/s"])
+        let daemon = try startDaemon(environment: ["ESCALATED_HTTP": "127.0.0.1:\(port)", "ESCALATED_RATE_LIMIT": "1000/s"])
         try await daemon.waitForListener(self)
         let settings = self.settings
         let logger = self.logger

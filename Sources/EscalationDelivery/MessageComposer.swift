@@ -1,0 +1,131 @@
+public import EscalationCore
+public import Foundation
+
+/// Why an outbox item can never be sent as it stands (its row is parked as dead, saying so).
+public struct Unsendable: Error, Sendable, Equatable {
+    public var text: String
+
+    public init(text: String) {
+        self.text = text
+    }
+}
+
+/// Turns an ``OutboxItem`` into what goes out: an email in the recipient's language (routed,
+/// escalated, reminder, digest) or a webhook's JSON body. Pure: it reads the directory it is
+/// given and the templates, and never touches a database or a network.
+public struct MessageComposer: Sendable {
+    public let templates: MessageTemplates
+    /// Where links in messages point: the daemon's public URL.
+    public let publicURL: String
+
+    public init(templates: MessageTemplates, publicURL: String) {
+        self.templates = templates
+        self.publicURL = publicURL
+    }
+
+    /// An issue's address under the public URL.
+    public func issueLink(_ id: Int64) -> String {
+        (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + "v1/issues/\(id)"
+    }
+
+    /// The email for `item` from `from`, or why there can be none.
+    public func email(for item: OutboxItem, directory: Directory, from: MailAddress, date: Date = Date()) -> Result<MailMessage, Unsendable> {
+        if item.kind == "digest" { return digest(for: item, directory: directory, from: from, date: date) }
+        var recipients: [MailAddress] = []
+        var name = item.recipientCode
+        var locale = PersonLocale.vi
+        switch item.recipientKind {
+        case .person:
+            guard let person = directory.people.first(where: { $0.code == item.recipientCode }) else {
+                return .failure(Unsendable(text: "person '\(item.recipientCode)' is no longer in the directory"))
+            }
+            name = person.name
+            locale = person.locale
+            if let email = person.email, let address = MailAddress(name: person.name, address: email) { recipients.append(address) }
+        case .agency:
+            guard let agency = directory.agencies.first(where: { $0.code == item.recipientCode }) else {
+                return .failure(Unsendable(text: "agency '\(item.recipientCode)' is no longer in the directory"))
+            }
+            name = agency.name
+            recipients = agency.emails.compactMap { MailAddress(name: agency.name, address: $0) }
+        }
+        guard !recipients.isEmpty else {
+            return .failure(Unsendable(text: "no email address for \(item.recipientKind.rawValue) '\(item.recipientCode)' in the directory"))
+        }
+        let sector = directory.sectors.first { $0.code == item.sector }
+        var context = NotificationContext(
+            kind: item.kind, issueID: item.issueID ?? 0, title: item.title, description: item.description, unit: item.unit,
+            unitName: directory.units.first { $0.code == item.unit }?.name ?? item.unit, sector: item.sector,
+            sectorName: (sector?.nameVi ?? item.sector, sector?.nameEn ?? item.sector), severity: item.severity,
+            agencyName: item.agency.flatMap { code in directory.agencies.first { $0.code == code }?.name } ?? item.agency,
+            acknowledgeDue: item.acknowledgeDue, resolveDue: item.resolveDue)
+        if case .object(let data) = item.data {
+            if case .number(let level)? = data["level"] { context.level = Int(level) }
+            if case .number(let reminder)? = data["repeat"], reminder > 0 { context.reminder = Int(reminder) }
+            if case .string(let clock)? = data["clock"] { context.clock = DeadlineClock(rawValue: clock) }
+            context.due = item.escalationDue
+        }
+        guard let rendered = templates.render(context, locale: locale, recipient: name, timeZone: directory.timeZone,
+                                              link: issueLink(context.issueID)) else {
+            return .failure(Unsendable(text: "no template for \(locale.rawValue).\(item.kind)"))
+        }
+        return .success(MailMessage(
+            from: from, to: recipients, subject: rendered.subject, text: rendered.text, html: rendered.html,
+            messageID: MailMessage.messageID(delivery: item.id, issue: item.issueID, domain: from.domain), date: date,
+            extraHeaders: [("X-Escalated-Issue", "\(context.issueID)"), ("X-Escalated-Kind", item.kind)]))
+    }
+
+    /// A digest email: the report the database made, for one member of the group.
+    func digest(for item: OutboxItem, directory: Directory, from: MailAddress, date: Date) -> Result<MailMessage, Unsendable> {
+        guard let person = directory.people.first(where: { $0.code == item.recipientCode }),
+              let email = person.email, let address = MailAddress(name: person.name, address: email) else {
+            return .failure(Unsendable(text: "no email address for person '\(item.recipientCode)' in the directory"))
+        }
+        guard case .object(let data) = item.data, let report = data["report"],
+              case .string(let group)? = data["group"], case .string(let day)? = data["day"] else {
+            return .failure(Unsendable(text: "the digest's report is missing"))
+        }
+        var names: [String: String] = [:]
+        for unit in directory.units { names[unit.code] = unit.name }
+        for area in directory.areas { names[area.code] = area.name }
+        for agency in directory.agencies { names[agency.code] = agency.name }
+        for group in directory.groups { names[group.code] = group.name }
+        guard let rendered = templates.renderDigest(report: report, group: group, day: day, locale: person.locale, recipient: person.name,
+                                                    timeZone: directory.timeZone, names: { names[$0] },
+                                                    link: { issueLink(Int64($0)) }) else {
+            return .failure(Unsendable(text: "no template for \(person.locale.rawValue).digest"))
+        }
+        return .success(MailMessage(
+            from: from, to: [address], subject: rendered.subject, text: rendered.text, html: rendered.html,
+            messageID: MailMessage.messageID(delivery: item.id, issue: nil, domain: from.domain), date: date,
+            extraHeaders: [("X-Escalated-Kind", "digest"), ("X-Escalated-Digest-Group", group)]))
+    }
+
+    /// Where `item`'s webhook goes and the JSON it receives (the delivery, the issue, the
+    /// recipient and the causing event), or why there is none.
+    public func webhook(for item: OutboxItem, directory: Directory) -> Result<(url: String, body: Data), Unsendable> {
+        guard item.recipientKind == .agency, let url = directory.agencies.first(where: { $0.code == item.recipientCode })?.webhook else {
+            return .failure(Unsendable(text: "no webhook for \(item.recipientKind.rawValue) '\(item.recipientCode)' in the directory"))
+        }
+        return .success((url, webhookBody(for: item, directory: directory)))
+    }
+
+    /// The JSON a webhook receives, keys sorted.
+    public func webhookBody(for item: OutboxItem, directory: Directory) -> Data {
+        var issue: [String: Any] = [
+            "id": item.issueID ?? 0, "unit": item.unit, "sector": item.sector, "severity": item.severity.rawValue,
+            "title": item.title, "description": item.description,
+            "url": issueLink(item.issueID ?? 0),
+        ]
+        if let name = directory.units.first(where: { $0.code == item.unit })?.name { issue["unit_name"] = name }
+        let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        if let due = item.acknowledgeDue { issue["acknowledge_due_at"] = due.formatted(iso) }
+        if let due = item.resolveDue { issue["resolve_due_at"] = due.formatted(iso) }
+        let event = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(item.data))) ?? [:]
+        let body: [String: Any] = [
+            "delivery_id": item.id, "kind": item.kind, "issue": issue,
+            "recipient": ["kind": item.recipientKind.rawValue, "code": item.recipientCode], "event": event,
+        ]
+        return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
+    }
+}
