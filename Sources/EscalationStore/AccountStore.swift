@@ -6,7 +6,7 @@ public import PostgresNIO
 /// Web accounts: people who sign in, each bound to one scope (as a token is).
 ///
 /// An account is made with an invitation link (``create(name:email:locale:scope:logger:)``), the
-/// person sets a password through it (``setPassword(secret:purpose:password:address:logger:)`` in
+/// person sets a password through it (``setPassword(secret:purpose:password:logger:)`` in
 /// AccountStore+Links.swift), then signs in (``signIn(email:password:address:logger:)`` in
 /// AccountStore+SignIn.swift). Accounts are disabled, never deleted.
 public struct AccountStore: Sendable {
