@@ -84,11 +84,7 @@ extension Directory {
             }
         }
         func checkEmail(_ entryName: String, _ field: String, _ email: String) {
-            let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-            let ok = parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
-                && !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control || $0 == "<" || $0 == ">" })
-                && email.count <= 254
-            if !ok { report(entryName, field, "'\(email)' is not an email address") }
+            if !EmailAddress.isValid(email) { report(entryName, field, "'\(email)' is not an email address") }
         }
 
         let personCodes = checkCodes("people", people.map(\.code))

@@ -53,20 +53,7 @@ public struct TokenStore: Sendable {
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = UInt8.random(in: .min ... .max, using: &generator) }
         let secret = TokenText.encode(bytes)
-        let table: String? = switch actor.kind {
-        case .unit: "units WHERE code = $1"
-        case .agency: "agencies WHERE code = $1"
-        case .member: "areas WHERE member_code = $1"
-        case .supervisor: "people WHERE code = $1"
-        case .admin: nil
-        }
-        if let table {
-            var check = PostgresBindings()
-            check.append(actor.code ?? "")
-            let known = try await client.query(PostgresQuery(unsafeSQL: "SELECT EXISTS (SELECT 1 FROM escalated.\(table))", binds: check), logger: logger)
-                .decode(Bool.self).first { _ in true }
-            guard known == true else { throw TokenError.unknownActor(actor.description) }
-        }
+        guard try await ActorDirectory.knows(actor, client: client, logger: logger) else { throw TokenError.unknownActor(actor.description) }
         let row = try await client.query("""
             INSERT INTO escalated.tokens (actor_kind, actor_code, name, secret_hash, expires_at)
             VALUES (\(actor.kind.rawValue), \(actor.code), \(name), decode(\(Self.hash(secret)), 'hex'), \(expiresAt))

@@ -28,7 +28,7 @@ struct TokensCommand: AsyncParsableCommand {
                 who = try Actor.parse(actor, field: "--actor")
                 label = try TokenText.name(name)
             } catch {
-                throw CLIError("--\(error.field.hasPrefix("--") ? String(error.field.dropFirst(2)) : error.field) \(error.message)")
+                throw CLIError(flag: error)
             }
             if let days = expiresInDays, !(1...3650).contains(days) { throw CLIError("--expires-in-days must be from 1 to 3650 (got \(days))") }
             let expires = expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) }
@@ -52,13 +52,10 @@ struct TokensCommand: AsyncParsableCommand {
             let tokens = try await CLI.withDatabase(database.url) { client, logger in
                 try await TokenStore(client: client).list(logger: logger)
             }
-            func row(_ cells: [String]) -> String {
-                zip(cells, [6, 30, 26, 22, 22, 0]).map { $1 == 0 ? $0 : $0.padding($1) }.joined()
-            }
-            func time(_ date: Date?) -> String { date.map { $0.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false)) } ?? "-" }
-            print(row(["ID", "ACTOR", "NAME", "EXPIRES", "LAST USED", "REVOKED"]))
+            let widths = [6, 30, 26, 22, 22, 0]
+            print(CLI.row(["ID", "ACTOR", "NAME", "EXPIRES", "LAST USED", "REVOKED"], widths: widths))
             for t in tokens {
-                print(row(["\(t.id)", t.actor, t.name, time(t.expiresAt), time(t.lastUsedAt), time(t.revokedAt)]))
+                print(CLI.row(["\(t.id)", t.actor, t.name, CLI.time(t.expiresAt), CLI.time(t.lastUsedAt), CLI.time(t.revokedAt)], widths: widths))
             }
         }
     }

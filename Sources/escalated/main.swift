@@ -18,7 +18,7 @@ struct Escalated: AsyncParsableCommand {
         abstract: "Routes reported difficulties to the responsible agency and area member, and escalates what is overdue.",
         subcommands: [
             ServeCommand.self, DemoCommand.self, MigrateCommand.self, DirectoryCommand.self,
-            ReportCommand.self, IssuesCommand.self, DeliveriesCommand.self, TokensCommand.self, DigestCommand.self, BenchCommand.self,
+            ReportCommand.self, IssuesCommand.self, DeliveriesCommand.self, TokensCommand.self, AccountsCommand.self, DigestCommand.self, BenchCommand.self,
         ]
     )
 }
