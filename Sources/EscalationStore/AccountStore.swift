@@ -109,19 +109,16 @@ public struct AccountStore: Sendable {
     /// Decodes rows of ``columns``.
     static func accounts(_ rows: PostgresRowSequence) async throws -> [Account] {
         var accounts: [Account] = []
-        for try await row in rows.decode((Int64, String, String, String, String, String?, Date, Date?, Date?).self) {
-            accounts.append(try account(row))
+        for try await row in rows.decode((Int64, String, String, PersonLocale, ActorKind, String?, Date, Date?, Date?).self) {
+            accounts.append(account(row))
         }
         return accounts
     }
 
-    /// An account from its row; a kind the schema does not allow is an error, never a guess.
-    static func account(_ row: (Int64, String, String, String, String, String?, Date, Date?, Date?)) throws -> Account {
+    /// An account from its row (a kind or locale the type does not know fails the row's decoding).
+    static func account(_ row: (Int64, String, String, PersonLocale, ActorKind, String?, Date, Date?, Date?)) -> Account {
         let (id, name, email, locale, kind, code, created, passwordSet, disabled) = row
-        guard let scopeKind = ActorKind(rawValue: kind), let personLocale = PersonLocale(rawValue: locale) else {
-            throw DirectoryJSON.Corrupt(description: "account \(id) has scope kind '\(kind)' and locale '\(locale)'")
-        }
-        return Account(id: id, name: name, email: email, locale: personLocale, scope: Actor(kind: scopeKind, code: code),
+        return Account(id: id, name: name, email: email, locale: locale, scope: Actor(kind: kind, code: code),
                        createdAt: created, passwordSetAt: passwordSet, disabledAt: disabled)
     }
 }

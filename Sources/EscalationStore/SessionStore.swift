@@ -114,8 +114,8 @@ public struct SessionStore: Sendable {
     static func sessions(_ rows: PostgresRowSequence, secret: String) async throws -> [(Session, now: Date)] {
         var sessions: [(Session, now: Date)] = []
         for try await (id, created, seen, now, accountID, name, email, locale, kind, code, accountCreated, passwordSet, disabled)
-            in rows.decode((Int64, Date, Date, Date, Int64, String, String, String, String, String?, Date, Date?, Date?).self) {
-            let account = try AccountStore.account((accountID, name, email, locale, kind, code, accountCreated, passwordSet, disabled))
+            in rows.decode((Int64, Date, Date, Date, Int64, String, String, PersonLocale, ActorKind, String?, Date, Date?, Date?).self) {
+            let account = AccountStore.account((accountID, name, email, locale, kind, code, accountCreated, passwordSet, disabled))
             sessions.append((Session(id: id, account: account, createdAt: created, lastSeenAt: seen,
                                      csrfToken: CSRFToken.make(sessionSecret: secret)), now))
         }

@@ -97,11 +97,9 @@ public struct TokenStore: Sendable {
                  WHERE k.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')
             )
             SELECT id, actor_kind, actor_code, expires_at FROM t
-            """, logger: logger).decode((Int64, String, String?, Date?).self)
-        guard let (id, kind, code, expires) = try await rows.first(where: { _ in true }), let actorKind = ActorKind(rawValue: kind) else {
-            return nil
-        }
-        return Identity(tokenID: id, actor: Actor(kind: actorKind, code: code), expiresAt: expires)
+            """, logger: logger).decode((Int64, ActorKind, String?, Date?).self)
+        guard let (id, kind, code, expires) = try await rows.first(where: { _ in true }) else { return nil }
+        return Identity(tokenID: id, actor: Actor(kind: kind, code: code), expiresAt: expires)
     }
 
     /// Hex SHA-256 of the token (bound as text, decoded to bytea by the statement).
