@@ -93,6 +93,27 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedFiles"]
         ),
+        // The web app: server-rendered pages for the people (sign-in, lists, the issue page, forms,
+        // administration) and their live updates (Server-Sent Events), over the core and the stores.
+        .target(
+            name: "EscalationWeb",
+            dependencies: [
+                "EscalationCore",
+                "EscalationYAML",
+                "EscalationStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings,
+            // EmbedFiles: web/pages/*.mustache (the pages) and web/static/ (one stylesheet, one script).
+            plugins: ["EmbedFiles"]
+        ),
         // The daemon: a service per loop (listener, router, escalator, deliverer, digests), the
         // HTTP API generated from api/openapi.yaml, configuration, wiring.
         .target(
@@ -102,6 +123,7 @@ let package = Package(
                 "EscalationYAML",
                 "EscalationStore",
                 "EscalationDelivery",
+                "EscalationWeb",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -148,6 +170,7 @@ let package = Package(
                 "EscalationYAML",
                 "EscalationStore",
                 "EscalationServer",
+                "EscalationWeb",
                 "EscalationBench",
                 "PostgresCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -179,6 +202,14 @@ let package = Package(
             dependencies: ["EscalationCore", "EscalationDelivery", "EscalationTestSupport"],
             swiftSettings: swiftSettings
         ),
+        // The web app's rendering and parsing (pages, escaping, forms, list queries, CSV), without a database.
+        .testTarget(
+            name: "EscalationWebTests",
+            dependencies: ["EscalationCore", "EscalationStore", "EscalationWeb", "EscalationTestSupport",
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         // Everything against a real PostgreSQL, SMTP server, HTTP and the real executable.
         .testTarget(
             name: "EscalationIntegrationTests",
@@ -187,6 +218,7 @@ let package = Package(
                 "EscalationYAML",
                 "EscalationStore",
                 "EscalationServer",
+                "EscalationWeb",
                 "EscalationDelivery",
                 "EscalationTestSupport",
                 "PostgresCluster",

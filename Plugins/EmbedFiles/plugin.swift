@@ -5,7 +5,8 @@ import PackagePlugin
 /// (the migrations), `deploy/directory/*.yaml` and `api/*.yaml` into EscalationServer (the sample
 /// directory, the OpenAPI document),
 /// `templates/*.mustache` into EscalationDelivery (the message templates) and `tools/*.py` into
-/// EscalationBench (the SMTP server the email scenario runs).
+/// EscalationBench (the SMTP server the email scenario runs), `web/pages/*.mustache` and
+/// `web/static/*.css|js` into EscalationWeb (the pages, the stylesheet and the live-update script).
 @main
 struct EmbedFiles: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -16,6 +17,8 @@ struct EmbedFiles: BuildToolPlugin {
         case "EscalationServer": sets = [("deploy/directory", ".yaml", "EmbeddedDirectories"), ("api", ".yaml", "EmbeddedAPI")]
         case "EscalationDelivery": sets = [("templates", ".mustache", "EmbeddedTemplates")]
         case "EscalationBench": sets = [("tools", ".py", "EmbeddedTools")]
+        case "EscalationWeb": sets = [("web/pages", ".mustache", "EmbeddedPages"), ("web/static", ".css", "EmbeddedStyles"),
+                                      ("web/static", ".js", "EmbeddedScripts")]
         default: return []
         }
         return try sets.map { set in

@@ -75,6 +75,8 @@ public struct EscalationPolicy: Sendable {
     public func channels(_ recipient: Notified) -> [DeliveryChannel] {
         switch recipient.kind {
         case .person: return people[recipient.code]?.email == nil ? [] : [.email]
+        // Accounts always have an email address.
+        case .unit, .account: return [.email]
         case .agency:
             guard let agency = agencies[recipient.code] else { return [] }
             return (agency.emails.isEmpty ? [] : [.email]) + (agency.webhook == nil ? [] : [.webhook])

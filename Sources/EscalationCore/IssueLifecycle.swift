@@ -81,9 +81,14 @@ public struct IssueSnapshot: Sendable, Equatable {
     public var version: Int
     /// The agencies responsible for it now.
     public var agencies: [String]
+    /// The reporting unit, and the member in charge (assigned by routing), who hear of a resolution.
+    public var unit: String
+    public var member: String?
 
     public init(state: IssueState, sector: String, severity: Severity, chain: String? = nil, level: Int = 0,
-                acknowledgeDue: Date? = nil, resolveDue: Date? = nil, version: Int, agencies: [String]) {
+                acknowledgeDue: Date? = nil, resolveDue: Date? = nil, version: Int, agencies: [String], unit: String = "", member: String? = nil) {
+        self.unit = unit
+        self.member = member
         self.state = state
         self.sector = sector
         self.severity = severity
@@ -182,6 +187,10 @@ public enum IssueLifecycle {
         func step(missing deadline: Date?) -> EscalationStep? {
             deadline.flatMap { chain?.step(afterMissing: $0, firedLevel: issue.level, time: time) }
         }
+        /// One message of `kind` to each recipient, on the channels the directory gives it.
+        func tell(_ recipients: [Notified], _ kind: String) -> [PlannedNotification] {
+            recipients.filter { !$0.code.isEmpty }.map { PlannedNotification(kind: kind, recipient: $0, channels: policy.channels($0)) }
+        }
         func change(_ state: IssueState, _ kind: String) -> IssueChange {
             IssueChange(state: state, eventKind: kind, acknowledgeDue: issue.acknowledgeDue, resolveDue: issue.resolveDue)
         }
@@ -193,6 +202,10 @@ public enum IssueLifecycle {
             result.keepsEscalation = true
             result.keepsDeadlines = true
             result.eventData = ["kind": kind.rawValue, "text": text]
+            // A direction, an opinion or guidance from above the agency reaches the agency; notes notify nobody.
+            if kind != .note, [.member, .supervisor, .admin].contains(actor.kind) {
+                result.notifications = tell(issue.agencies.map { Notified(kind: .agency, code: $0) }, "commented")
+            }
         case .reassign(let agency, let reason):
             guard !issue.agencies.contains(agency) else { throw .alreadyAssigned(agency) }
             guard policy.knowsAgency(agency) else { throw .unknownAgency(agency) }
@@ -217,6 +230,8 @@ public enum IssueLifecycle {
             result = change(.resolved, "resolved")
             result.resolved = true
             result.eventData["resolution"] = resolution
+            // The reporting unit's staff (to close or reopen it) and the member in charge.
+            result.notifications = tell([Notified(kind: .unit, code: issue.unit)] + (issue.member.map { [Notified(kind: .person, code: $0)] } ?? []), "resolved")
         case .reopen(let reason):
             result = change(.reopened, "reopened")
             result.reopened = true
@@ -224,6 +239,7 @@ public enum IssueLifecycle {
             result.due = result.resolveDue
             result.next = step(missing: result.resolveDue)
             result.eventData["reason"] = reason
+            result.notifications = tell(issue.agencies.map { Notified(kind: .agency, code: $0) }, "reopened")
         case .extend(let clock, let seconds, let reason):
             let old = clock == .acknowledge ? issue.acknowledgeDue : issue.resolveDue
             guard let old, let new = time.due(from: old, seconds: seconds) else { throw .noDeadline(clock) }
@@ -242,6 +258,7 @@ public enum IssueLifecycle {
                 "deadline": clock.rawValue, "from": EventTime.text(old), "to": EventTime.text(new),
                 "by": DurationText.format(seconds: seconds), "reason": reason,
             ]
+            result.notifications = tell(issue.agencies.map { Notified(kind: .agency, code: $0) }, "deadline_extended")
         case .close:
             result = change(.closed, "closed")
         }

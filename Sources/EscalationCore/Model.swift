@@ -37,12 +37,20 @@ public enum IssueOrigin: String, Sendable, Hashable, CaseIterable, Codable {
     case api
     case cli
     case sql
+    /// Filed from the web page by a signed-in person.
+    case web
 }
 
-/// Who an assignment goes to.
+/// Who an assignment or a message goes to.
 public enum TargetKind: String, Sendable, Hashable, CaseIterable, Codable {
     case agency
     case person
+    /// The web accounts of a commune or ward (its staff): a recipient of messages only, never
+    /// assigned. The store writes one message per enabled account of the unit.
+    case unit
+    /// One web account (code: its id): a recipient of messages only (invitations, resets, and a
+    /// unit's messages once expanded).
+    case account
 }
 
 /// Why a target received an issue.

@@ -31,6 +31,8 @@ public struct OutboxItem: Sendable, Equatable {
     public var escalationDue: Date?
     /// How long the row had waited in the outbox when leased.
     public var waitedSeconds: Double
+    /// For a message to a web account: its name, address and language (nil when it is disabled).
+    public var account: AccountAddress?
 
     public init(id: Int64, kind: String, recipientKind: TargetKind, recipientCode: String, channel: DeliveryChannel,
                 attempts: Int = 1, data: JSONValue = .null, issueID: Int64? = nil, title: String = "", description: String = "",
@@ -56,5 +58,18 @@ public struct OutboxItem: Sendable, Equatable {
         self.revision = revision
         self.escalationDue = escalationDue
         self.waitedSeconds = waitedSeconds
+    }
+}
+
+/// Where a message to a web account goes.
+public struct AccountAddress: Sendable, Equatable {
+    public var name: String
+    public var email: String
+    public var locale: PersonLocale
+
+    public init(name: String, email: String, locale: PersonLocale) {
+        self.name = name
+        self.email = email
+        self.locale = locale
     }
 }

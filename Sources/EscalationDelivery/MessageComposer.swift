@@ -23,9 +23,14 @@ public struct MessageComposer: Sendable {
         self.publicURL = publicURL
     }
 
-    /// An issue's address under the public URL.
+    /// An issue's API address under the public URL (webhook bodies: other systems read it).
     public func issueLink(_ id: Int64) -> String {
         (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + "v1/issues/\(id)"
+    }
+
+    /// An issue's web page under the public URL (emails and digests: people open it).
+    public func pageLink(_ id: Int64) -> String {
+        (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + "issues/\(id)"
     }
 
     /// The email for `item` from `from`, or why there can be none.
@@ -48,6 +53,16 @@ public struct MessageComposer: Sendable {
             }
             name = agency.name
             recipients = agency.emails.compactMap { MailAddress(name: agency.name, address: $0) }
+        case .account:
+            guard let account = item.account else {
+                return .failure(Unsendable(text: "account \(item.recipientCode) is disabled or gone"))
+            }
+            name = account.name
+            locale = account.locale
+            if let address = MailAddress(name: account.name, address: account.email) { recipients.append(address) }
+        case .unit:
+            // The store writes a unit's messages to each of its accounts; a row for the unit itself is not sendable.
+            return .failure(Unsendable(text: "unit '\(item.recipientCode)' is not an address (its accounts are)"))
         }
         guard !recipients.isEmpty else {
             return .failure(Unsendable(text: "no email address for \(item.recipientKind.rawValue) '\(item.recipientCode)' in the directory"))
@@ -65,8 +80,21 @@ public struct MessageComposer: Sendable {
             if case .string(let clock)? = data["clock"] { context.clock = DeadlineClock(rawValue: clock) }
             context.due = item.escalationDue
         }
+        if MessageTemplates.activityKinds.contains(item.kind) {
+            // What a person did, said as the issue's history says it, in the reader's language.
+            context.kind = "activity"
+            let wording = Wording(locale: locale, directory: directory)
+            var actor = "", accountName: String?
+            if case .object(let data) = item.data {
+                if case .string(let text)? = data["actor"] { actor = text }
+                if case .string(let text)? = data["account_name"] { accountName = text }
+            }
+            let event = EventWording(kind: item.kind, actor: actor, accountName: accountName, data: item.data, at: date)
+            context.sentence = wording.sentence(event)
+            context.detail = event.detail
+        }
         guard let rendered = templates.render(context, locale: locale, recipient: name, timeZone: directory.timeZone,
-                                              link: issueLink(context.issueID)) else {
+                                              link: pageLink(context.issueID)) else {
             return .failure(Unsendable(text: "no template for \(locale.rawValue).\(item.kind)"))
         }
         return .success(MailMessage(
@@ -90,9 +118,11 @@ public struct MessageComposer: Sendable {
         for area in directory.areas { names[area.code] = area.name }
         for agency in directory.agencies { names[agency.code] = agency.name }
         for group in directory.groups { names[group.code] = group.name }
-        guard let rendered = templates.renderDigest(report: report, group: group, day: day, locale: person.locale, recipient: person.name,
+        // The day as the reader writes dates (`01/12/2026`, `1 Dec 2026`); the report says `2026-12-01`.
+        let dayText = LocalDate(day).map { Wording(locale: person.locale, timeZone: directory.timeZone).date($0) } ?? day
+        guard let rendered = templates.renderDigest(report: report, group: group, day: dayText, locale: person.locale, recipient: person.name,
                                                     timeZone: directory.timeZone, names: { names[$0] },
-                                                    link: { issueLink(Int64($0)) }) else {
+                                                    link: { pageLink(Int64($0)) }) else {
             return .failure(Unsendable(text: "no template for \(person.locale.rawValue).digest"))
         }
         return .success(MailMessage(

@@ -21,6 +21,9 @@ public struct NotificationContext: Sendable {
     public var reminder: Int?
     public var clock: DeadlineClock?
     public var due: Date?
+    /// For what people do (`activity`): who did what, as the history says it, and what they wrote.
+    public var sentence: String?
+    public var detail: String?
 
     public init(kind: String, issueID: Int64, title: String, description: String, unit: String, unitName: String, sector: String,
                 sectorName: (vi: String, en: String), severity: Severity, agencyName: String? = nil, acknowledgeDue: Date? = nil,
@@ -55,7 +58,9 @@ public struct RenderedMessage: Sendable, Equatable {
 /// each kind of notification: `LOCALE.KIND.PART.mustache`, PART being subject, text or html.
 /// Subjects and texts are plain text; HTML escapes every value.
 public struct MessageTemplates: Sendable {
-    public static let kinds = ["routed", "escalated", "reminder", "digest"]
+    public static let kinds = ["routed", "escalated", "reminder", "digest", "activity"]
+    /// The outbox kinds written for what people do to an issue; they share the `activity` templates.
+    public static let activityKinds: Set<String> = ["commented", "resolved", "reopened", "deadline_extended"]
     private let library: MustacheLibrary
 
     init(library: MustacheLibrary) {
@@ -85,10 +90,12 @@ public struct MessageTemplates: Sendable {
         public var description: String { "the message template \(name).mustache is missing" }
     }
 
-    /// Renders `context` for a recipient reading `locale`, times shown in `timeZone`.
+    /// Renders `context` for a recipient reading `locale`, times shown in `timeZone` the way
+    /// ``Wording`` writes them (`15/06/2025 22:06`, `15 Jun 2025 22:06`).
     public func render(_ context: NotificationContext, locale: PersonLocale, recipient: String, timeZone: TimeZone, link: String) -> RenderedMessage? {
         let vi = locale == .vi
-        func time(_ date: Date?) -> String { date.map { Self.format($0, timeZone: timeZone, vietnamese: vi) } ?? (vi ? "không có" : "none") }
+        let wording = Wording(locale: locale, timeZone: timeZone)
+        func time(_ date: Date?) -> String { date.map(wording.dateTime) ?? (vi ? "không có" : "none") }
         var values: [String: Any] = [
             "id": "\(context.issueID)",
             "title": context.title,
@@ -107,6 +114,8 @@ public struct MessageTemplates: Sendable {
         if let level = context.level { values["level"] = "\(level)" }
         if let reminder = context.reminder { values["reminder"] = "\(reminder)" }
         if let due = context.due { values["due"] = time(due) }
+        if let sentence = context.sentence { values["sentence"] = sentence }
+        if let detail = context.detail { values["detail"] = detail }
         if let clock = context.clock {
             values["missed"] = clock == .acknowledge ? (vi ? "tiếp nhận" : "acknowledged") : (vi ? "giải quyết" : "resolved")
         }
@@ -118,10 +127,12 @@ public struct MessageTemplates: Sendable {
     }
 
     /// Renders a digest's report (as the database made it) for a member of `group`; `names`
-    /// turns unit, area and agency codes into names, `link` makes an issue's link.
+    /// turns unit, area and agency codes into names, `link` makes an issue's link. `day` is shown
+    /// as given; times and durations as ``Wording`` writes them.
     public func renderDigest(report: JSONValue, group: String, day: String, locale: PersonLocale, recipient: String, timeZone: TimeZone,
                              names: (String) -> String?, link: (Int) -> String) -> RenderedMessage? {
         let vi = locale == .vi
+        let wording = Wording(locale: locale, timeZone: timeZone)
         guard case .object(let r) = report else { return nil }
         func int(_ value: JSONValue?) -> Int { if case .number(let n)? = value { return Int(n) } else { return 0 } }
         func object(_ value: JSONValue?) -> [String: JSONValue] { if case .object(let o)? = value { return o } else { return [:] } }
@@ -134,10 +145,8 @@ public struct MessageTemplates: Sendable {
             }
         }
         func duration(_ value: JSONValue?) -> String {
-            guard case .number(let seconds)? = value else { return vi ? "chưa có số liệu" : "no data" }
-            let minutes = Int(seconds / 60)
-            if minutes < 60 { return vi ? "\(minutes) phút" : "\(minutes) min" }
-            return vi ? "\(minutes / 60) giờ \(minutes % 60) phút" : "\(minutes / 60) h \(minutes % 60) min"
+            guard case .number(let seconds)? = value, seconds.isFinite, seconds.magnitude < 1e15 else { return vi ? "chưa có số liệu" : "no data" }
+            return wording.duration(seconds: Int(seconds))
         }
         let totals = object(r["totals"])
         let oldest: [[String: Any]] = {
@@ -147,7 +156,7 @@ public struct MessageTemplates: Sendable {
                 let unit: String = if case .string(let u)? = o["unit"] { u } else { "?" }
                 let title: String = if case .string(let t)? = o["title"] { t } else { "" }
                 var due = ""
-                if case .string(let text)? = o["due_at"], let date = Self.parseTimestamp(text) { due = Self.format(date, timeZone: timeZone, vietnamese: vi) }
+                if case .string(let text)? = o["due_at"], let date = Self.parseTimestamp(text) { due = wording.dateTime(date) }
                 return ["id": "\(int(o["id"]))", "title": title, "unit": names(unit) ?? unit, "due": due, "level": "\(int(o["level"]))",
                         "link": link(int(o["id"]))]
             }
@@ -181,18 +190,5 @@ public struct MessageTemplates: Sendable {
             return formatter.date(from: trimmed)
         }
         return nil
-    }
-
-    /// `11:30 17/06/2025 (GMT+7)` in Vietnamese, `2025-06-17 11:30 (GMT+7)` in English.
-    public static func format(_ date: Date, timeZone: TimeZone, vietnamese: Bool) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
-        let offset = timeZone.secondsFromGMT(for: date)
-        let zone = "GMT" + (offset == 0 ? "" : (offset > 0 ? "+" : "-") + "\(abs(offset) / 3600)" + (abs(offset) % 3600 == 0 ? "" : String(format: ":%02d", abs(offset) % 3600 / 60)))
-        if vietnamese {
-            return String(format: "%02d:%02d %02d/%02d/%04d", c.hour!, c.minute!, c.day!, c.month!, c.year!) + " (\(zone))"
-        }
-        return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!) + " (\(zone))"
     }
 }

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import OpenAPIRuntime
+import EscalationWeb
 
 /// Reads a request's body once, refusing it past the size limit (413), and sets the
 /// ``RequestScope`` (the caller, the logger) the generated API's handlers read.
@@ -67,10 +68,14 @@ struct OpenAPIRequestMiddleware: ServerMiddleware {
 struct JSONErrorMiddleware: RouterMiddleware {
     typealias Context = APIContext
     let contract: APIContract
+    /// The web app answers its own paths' refusals with pages.
+    var web: WebApp?
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status.code < 500 && web != nil && WebApp.owns(path: request.uri.path) {
+            return web!.refusal(error.status)
         } catch let error as HTTPError where error.status == .notFound {
             throw APIError(.notFound, code: "not_found",
                            message: "path: \(request.method.rawValue) \(request.uri.path) is not part of this API (see /openapi.yaml)", field: "path")

@@ -3,18 +3,22 @@ public import EscalationStore
 import Foundation
 import HTTPTypes
 public import Hummingbird
+public import EscalationWeb
 import Logging
 import NIOCore
 import Synchronization
 
 /// The request context of the API: Hummingbird's, plus who is calling (set by ``AuthMiddleware``).
-public struct APIContext: RequestContext {
+public struct APIContext: RequestContext, WebRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The caller, for every `/v1` request that reached a handler.
     public var identity: TokenStore.Identity?
+    /// The peer's IP address (sign-in attempts are throttled per address).
+    public var clientAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }
 

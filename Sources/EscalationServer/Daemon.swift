@@ -1,4 +1,5 @@
 import EscalationDelivery
+import EscalationWeb
 public import EscalationStore
 public import Hummingbird
 public import Logging
@@ -62,6 +63,11 @@ public enum Daemon {
         let digests = DigestService(
             store: DigestStore(client: client, instance: configuration.router.instanceName), client: client, cache: cache,
             logger: logger.with("service", "digests"))
+        var web = configuration.web
+        web.publicURL = configuration.deliverer.publicURL
+        let webApp = try WebApp(client: client, cache: cache, instance: configuration.router.instanceName, configuration: web,
+                                logger: logger.with("service", "web"))
+        let live = webApp.live
         let listener = NotificationListener(
             settings: configuration.database,
             client: client,
@@ -76,6 +82,7 @@ public enum Daemon {
                 case .deadlines: escalator.wakeUp()
                 case .outbox: deliverer.wakeUp()
                 case .issues, .ping: routerService.wakeUp()
+                case .events: live.wakeUp()
                 }
             },
             onConnected: {
@@ -89,7 +96,7 @@ public enum Daemon {
         let router = Router(context: APIContext.self)
         router.middlewares.add(MetricsMiddleware())
         let contract = try APIContract(document: OpenAPIDocument.bytes)
-        router.middlewares.add(JSONErrorMiddleware(contract: contract))
+        router.middlewares.add(JSONErrorMiddleware(contract: contract, web: webApp))
         let authenticator = TokenAuthenticator(store: TokenStore(client: client), cacheTime: configuration.api.tokenCacheTime)
         router.middlewares.add(AuthMiddleware(
             authenticator: authenticator, limiter: RateLimiter(rate: configuration.api.rateLimit, burst: configuration.api.rateBurst)))
@@ -109,13 +116,16 @@ public enum Daemon {
             middlewares: [OpenAPIRequestMiddleware(contract: contract)]
         )
 
+        // The web app: its pages on the same router (its own error pages; the API's paths stay JSON).
+        webApp.register(on: router)
+
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "escalated"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger.with("service", "http")
         )
-        app.addServices(client, listener, routerService, escalator, deliverer, digests)
+        app.addServices(client, listener, routerService, escalator, deliverer, digests, live)
         return app
     }
 

@@ -1,6 +1,7 @@
 import EscalationCore
 import EscalationDelivery
 public import EscalationStore
+import EscalationWeb
 import Foundation
 
 /// The daemon's settings given as command-line flags; each wins over its environment variable.
@@ -64,6 +65,7 @@ extension DaemonConfiguration {
             router.workers = workers
             escalator.workers = workers
         }
+        web.accounts = try AccountSettings(environment: environment)
         testHooks = try TestHooks(environment: environment)
     }
 

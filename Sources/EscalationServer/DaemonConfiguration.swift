@@ -1,4 +1,5 @@
 public import EscalationStore
+public import EscalationWeb
 import Foundation
 public import Logging
 
@@ -15,6 +16,8 @@ public struct DaemonConfiguration: Sendable {
     public var deliverer = DelivererConfiguration()
     public var listener = ListenerConfiguration()
     public var api = APIConfiguration()
+    /// The web app (its public URL is the deliverer's, set at start).
+    public var web = WebConfiguration()
     public var logLevel: Logger.Level = .info
     /// The crash tests' hooks; all unset in production.
     public var testHooks = TestHooks()

@@ -37,20 +37,29 @@ public struct DeliveryStore: Sendable {
                    coalesce(i.title, ''), coalesce(i.description, ''), coalesce(i.unit_code, ''), coalesce(i.sector_code, ''),
                    coalesce(i.severity, 'normal'), i.acknowledge_due_at, i.resolve_due_at,
                    (SELECT a.target_code FROM escalated.assignments a WHERE a.issue_id = l.issue_id AND a.role = 'agency' LIMIT 1),
-                   (SELECT revision FROM escalated.directory_meta), e.due_at, l.waited
+                   (SELECT revision FROM escalated.directory_meta), e.due_at, l.waited, acc.name, acc.email, acc.locale
               FROM leased l LEFT JOIN escalated.issues i ON i.id = l.issue_id
+              LEFT JOIN escalated.accounts acc ON acc.disabled_at IS NULL
+                    AND acc.id = CASE WHEN l.recipient_kind = 'account' THEN l.recipient_code::int8 END
               LEFT JOIN escalated.escalations e ON e.issue_id = l.issue_id
                     AND e.level = (l.data->>'level')::int AND e.repeat = (l.data->>'repeat')::int
              ORDER BY l.id
             """, logger: logger)
         var leased: [OutboxItem] = []
         let decoder = JSONDecoder()
-        for try await r in rows.decode((Int64, String, TargetKind, String, DeliveryChannel, Int, String, Int64?, String, String, String, String, Severity, Date?, Date?, String?, Int64, Date?, Double).self) {
-            leased.append(OutboxItem(
+        for try await row in rows {
+            let r = try row.decode((Int64, String, TargetKind, String, DeliveryChannel, Int, String, Int64?, String, String, String, String, Severity,
+                                    Date?, Date?, String?, Int64, Date?, Double, String?, String?, PersonLocale?).self)
+            let (accountName, accountEmail, accountLocale) = (r.19, r.20, r.21)
+            var item = OutboxItem(
                 id: r.0, kind: r.1, recipientKind: r.2, recipientCode: r.3, channel: r.4, attempts: r.5,
                 data: try decoder.decode(JSONValue.self, from: Data(r.6.utf8)), issueID: r.7,
                 title: r.8, description: r.9, unit: r.10, sector: r.11, severity: r.12,
-                acknowledgeDue: r.13, resolveDue: r.14, agency: r.15, revision: r.16, escalationDue: r.17, waitedSeconds: r.18))
+                acknowledgeDue: r.13, resolveDue: r.14, agency: r.15, revision: r.16, escalationDue: r.17, waitedSeconds: r.18)
+            if let accountName, let accountEmail {
+                item.account = AccountAddress(name: accountName, email: accountEmail, locale: accountLocale ?? .vi)
+            }
+            leased.append(item)
         }
         return leased
     }
@@ -136,14 +145,16 @@ public struct DeliveryStore: Sendable {
         }
     }
 
-    /// A page of deliveries in `state` (any when nil), newest first, below `before`.
-    public func list(state: String?, before: Int64?, limit: Int, logger: Logger) async throws -> [Delivery] {
+    /// A page of deliveries in `state` (any when nil), newest first, below `before`; only those
+    /// caused by `issue` when it is given.
+    public func list(state: String?, before: Int64?, issue: Int64? = nil, limit: Int, logger: Logger) async throws -> [Delivery] {
         var out: [Delivery] = []
         for try await r in try await client.query("""
             SELECT id, issue_id, kind, recipient_kind || ':' || recipient_code, channel, state, attempts, last_answer, transport,
                    created_at, next_attempt_at, sent_at
               FROM escalated.outbox
              WHERE (\(state)::text IS NULL OR state = \(state)) AND (\(before)::int8 IS NULL OR id < \(before))
+               AND (\(issue)::int8 IS NULL OR issue_id = \(issue))
              ORDER BY id DESC LIMIT \(limit)
             """, logger: logger).decode((Int64, Int64?, String, String, String, String, Int, String?, String?, Date, Date, Date?).self) {
             out.append(Delivery(id: r.0, issueID: r.1, kind: r.2, recipient: r.3, channel: r.4, state: r.5, attempts: r.6,

@@ -91,6 +91,13 @@ public struct EventRecord: Sendable, Equatable, Codable {
     public var actor: String
     public var at: Date
     public var data: JSONValue
+    /// The person who did it, when a signed-in person did (web actions): their account's name.
+    public var accountName: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, actor, at, data
+        case accountName = "account_name"
+    }
 }
 
 /// Which issues a list returns; nil fields do not filter.
@@ -106,6 +113,9 @@ public struct IssueFilter: Sendable, Equatable {
     public var overdue: Bool
     /// Only issues received at or after this time.
     public var since: Date?
+    /// Only issues whose title contains these words (each of them, in any order, case and
+    /// accents as typed).
+    public var words: String?
     public var sort: IssueSort
     /// Where the previous page stopped (its `next` cursor).
     public var cursor: IssueCursor?
@@ -115,7 +125,7 @@ public struct IssueFilter: Sendable, Equatable {
     public static let maximumLimit = 200
 
     public init(unit: String? = nil, area: String? = nil, sector: String? = nil, agency: String? = nil, state: IssueState? = nil,
-                openOnly: Bool = false, overdue: Bool = false, since: Date? = nil, sort: IssueSort = .newest,
+                openOnly: Bool = false, overdue: Bool = false, since: Date? = nil, words: String? = nil, sort: IssueSort = .newest,
                 cursor: IssueCursor? = nil, limit: Int = 50) {
         self.unit = unit
         self.area = area
@@ -125,6 +135,7 @@ public struct IssueFilter: Sendable, Equatable {
         self.openOnly = openOnly
         self.overdue = overdue
         self.since = since
+        self.words = words
         self.sort = sort
         self.cursor = cursor
         self.limit = limit

@@ -35,8 +35,9 @@ public struct IssueStore: Sendable {
     /// The unit and sector must be in the directory. With an idempotency key, a retried request
     /// gets the issue the first one stored (`replayed`), and a different request reusing the key
     /// is refused.
+    /// `person` names the signed-in person who filed it from the web page (the `reported` event names them).
     public func create(_ issue: NewIssue, origin: IssueOrigin, idempotencyKey: String? = nil, reportedBy: String? = nil,
-                       logger: Logger) async throws -> Created {
+                       person: LifecycleStore.Person? = nil, logger: Logger) async throws -> Created {
         let requestHash = idempotencyKey.map { _ in Self.requestHash(issue) }
         let rows = try await client.query("""
             WITH known AS (
@@ -44,9 +45,10 @@ public struct IssueStore: Sendable {
                        EXISTS (SELECT 1 FROM escalated.sectors WHERE code = \(issue.sector)) AS sector_ok
             ), inserted AS (
                 INSERT INTO escalated.issues (unit_code, sector_code, severity, title, description, reporter, origin,
-                                              idempotency_key, request_hash, reported_by)
+                                              idempotency_key, request_hash, reported_by, reported_account_id, reported_account_name)
                 SELECT \(issue.unit), \(issue.sector), \(issue.severity.rawValue), \(issue.title), \(issue.description),
-                       \(issue.reporter), \(origin.rawValue), \(idempotencyKey), \(requestHash), \(reportedBy)
+                       \(issue.reporter), \(origin.rawValue), \(idempotencyKey), \(requestHash), \(reportedBy),
+                       \(person?.accountID)::int8, \(person.map { String($0.name.prefix(100)) })::text
                   FROM known WHERE unit_ok AND sector_ok
                 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING id
@@ -194,11 +196,11 @@ public struct IssueStore: Sendable {
                 ))
             }
             let decoder = JSONDecoder()
-            for try await (eventID, issueID, kind, actor, at, data) in try await connection.query("""
-                SELECT id, issue_id, kind, actor, at, data::text FROM escalated.events WHERE issue_id = ANY(\(ids)) ORDER BY issue_id, id
-                """, logger: logger).decode((Int64, Int64, String, String, Date, String).self) {
+            for try await (eventID, issueID, kind, actor, at, data, name) in try await connection.query("""
+                SELECT id, issue_id, kind, actor, at, data::text, account_name FROM escalated.events WHERE issue_id = ANY(\(ids)) ORDER BY issue_id, id
+                """, logger: logger).decode((Int64, Int64, String, String, Date, String, String?).self) {
                 let value = (try? decoder.decode(JSONValue.self, from: Data(data.utf8))) ?? .null
-                issues[issueID]?.events?.append(EventRecord(id: eventID, kind: kind, actor: actor, at: at, data: value))
+                issues[issueID]?.events?.append(EventRecord(id: eventID, kind: kind, actor: actor, at: at, data: value, accountName: name))
             }
             return issues
         }
@@ -217,6 +219,11 @@ public struct IssueStore: Sendable {
         if let sector = filter.sector { add({ "i.sector_code = $\($0)" }, sector) }
         if let state = filter.state { add({ "i.state = $\($0)" }, state.rawValue) }
         if let since = filter.since { add({ "i.created_at >= $\($0)" }, since) }
+        for word in (filter.words ?? "").split(whereSeparator: \.isWhitespace).prefix(8) {
+            // ILIKE with the pattern's own wildcards escaped: the word matches as typed.
+            let escaped = word.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            add({ "i.title ILIKE '%' || $\($0) || '%'" }, escaped)
+        }
         if filter.openOnly { conditions.append("i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable')") }
         if filter.overdue { conditions.append("i.due_at < now()") }
         if let agency = filter.agency {

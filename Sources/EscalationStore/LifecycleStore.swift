@@ -20,12 +20,25 @@ public struct LifecycleStore: Sendable {
         self.cache = cache
     }
 
+    /// The person behind an action taken in the web app: their account, named in the event.
+    public struct Person: Sendable, Equatable {
+        public var accountID: Int64
+        public var name: String
+
+        public init(accountID: Int64, name: String) {
+            self.accountID = accountID
+            self.name = name
+        }
+    }
+
     /// Applies `action` by `actor` (within its scope); returns the issue's new state and version.
     ///
-    /// `expectedVersion` (If-Match) makes the action apply only to that version of the issue.
+    /// `expectedVersion` (If-Match, or the version a web form was rendered with) makes the action
+    /// apply only to that version of the issue. `person` names who acted, when a signed-in person
+    /// did (the event keeps the account's id and name beside the scope).
     /// Refusals throw ``IssueActionError`` and change nothing.
     @discardableResult
-    public func perform(_ action: IssueAction, issue id: Int64, actor: Actor, expectedVersion: Int? = nil,
+    public func perform(_ action: IssueAction, issue id: Int64, actor: Actor, person: Person? = nil, expectedVersion: Int? = nil,
                         logger: Logger) async throws -> (state: IssueState, version: Int) {
         try await client.inTransaction(logger: logger) { connection in
             guard let (issue, now, revision) = try await Self.lock(id, actor: actor, connection: connection, logger: logger) else {
@@ -33,7 +46,7 @@ public struct LifecycleStore: Sendable {
             }
             let policy = try await cache.compiled(revision: revision, connection: connection, logger: logger).policy
             let change = try IssueLifecycle.apply(action, to: issue, actor: actor, expectedVersion: expectedVersion, policy: policy, now: now)
-            let version = try await Self.write(change, issue: id, actor: actor, connection: connection, logger: logger)
+            let version = try await Self.write(change, issue: id, actor: actor, person: person, connection: connection, logger: logger)
             return (change.state, version ?? issue.version + (change.bumpsVersion ? 1 : 0))
         }
     }
@@ -48,13 +61,15 @@ public struct LifecycleStore: Sendable {
         let select = PostgresQuery(unsafeSQL: """
             SELECT i.state, i.sector_code, i.severity, i.chain_code, i.escalation_level, i.acknowledge_due_at,
                    i.resolve_due_at, now(), m.revision, i.version,
-                   ARRAY(SELECT target_code FROM escalated.assignments WHERE issue_id = i.id AND target_kind = 'agency' AND role = 'agency')
+                   ARRAY(SELECT target_code FROM escalated.assignments WHERE issue_id = i.id AND target_kind = 'agency' AND role = 'agency'),
+                   i.unit_code, (SELECT target_code FROM escalated.assignments WHERE issue_id = i.id AND role = 'member' LIMIT 1)
               FROM escalated.issues i, escalated.directory_meta m WHERE i.id = $1 AND \(inScope) FOR UPDATE OF i
             """, binds: binds)
-        for try await (state, sector, severity, chain, level, ack, resolve, now, revision, version, agencies) in try await connection.query(select, logger: logger)
-            .decode((IssueState, String, Severity, String?, Int, Date?, Date?, Date, Int64, Int, [String]).self) {
+        for try await (state, sector, severity, chain, level, ack, resolve, now, revision, version, agencies, unit, member) in try await connection.query(select, logger: logger)
+            .decode((IssueState, String, Severity, String?, Int, Date?, Date?, Date, Int64, Int, [String], String, String?).self) {
             let snapshot = IssueSnapshot(state: state, sector: sector, severity: severity, chain: chain, level: level,
-                                         acknowledgeDue: ack, resolveDue: resolve, version: version, agencies: agencies)
+                                         acknowledgeDue: ack, resolveDue: resolve, version: version, agencies: agencies,
+                                         unit: unit, member: member)
             return (snapshot, now, revision)
         }
         return nil
@@ -64,9 +79,9 @@ public struct LifecycleStore: Sendable {
     ///
     /// The statement holds only the parts the change needs: the handover of a reassignment and
     /// the outbox rows are left out of the others (every action is planned anew, and the
-    /// acknowledgement is the hot path). The parameters are bound in one fixed order ($1 to $24)
+    /// acknowledgement is the hot path). The parameters are bound in one fixed order ($1 to $26)
     /// whichever parts are present.
-    private static func write(_ change: IssueChange, issue id: Int64, actor: Actor, connection: PostgresConnection,
+    private static func write(_ change: IssueChange, issue id: Int64, actor: Actor, person: Person?, connection: PostgresConnection,
                               logger: Logger) async throws -> Int? {
         var kinds: [String] = [], recipientKinds: [String] = [], recipientCodes: [String] = [], channels: [String] = []
         for note in change.notifications {
@@ -102,6 +117,8 @@ public struct LifecycleStore: Sendable {
         binds.append(recipientKinds)                                            // $22
         binds.append(recipientCodes)                                            // $23
         binds.append(channels)                                                  // $24
+        binds.append(person?.accountID)                                         // $25
+        binds.append(person.map { String($0.name.prefix(100)) })                // $26
         var parts: [String] = []
         if change.newAgency != nil {
             parts.append("""
@@ -138,13 +155,30 @@ public struct LifecycleStore: Sendable {
             """)
         parts.append("""
             e AS (
-                INSERT INTO escalated.events (issue_id, kind, actor, data) VALUES ($1, $17, $18, $19::jsonb)
+                INSERT INTO escalated.events (issue_id, kind, actor, data, account_id, account_name)
+                VALUES ($1, $17, $18, $19::jsonb, $25::int8, $26::text)
                 RETURNING id, issue_id, data
             )
             """)
         if !kinds.isEmpty {
-            parts.append("n AS (SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]) AS n(kind, rk, rc, ch))")
-            parts.append("notes AS (\(OutboxSQL.insert("SELECT e.issue_id, e.id, n.kind, n.rk, n.rc, e.data, n.ch FROM e, n")))")
+            parts.append("planned AS (SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]) AS n(kind, rk, rc, ch))")
+            // A unit's messages go to each enabled account of the unit (its staff).
+            parts.append("""
+                n AS (
+                    SELECT kind, rk, rc, ch FROM planned WHERE rk <> 'unit'
+                    UNION ALL
+                    SELECT p.kind, 'account', a.id::text, p.ch FROM planned p
+                      JOIN escalated.accounts a ON a.scope_kind = 'unit' AND a.scope_code = p.rc AND a.disabled_at IS NULL
+                     WHERE p.rk = 'unit'
+                )
+                """)
+            // The message says who acted: the scope, and the person when one did.
+            parts.append("""
+                notes AS (\(OutboxSQL.insert("""
+                    SELECT e.issue_id, e.id, n.kind, n.rk, n.rc,
+                           e.data || jsonb_strip_nulls(jsonb_build_object('actor', $18::text, 'account_name', $26::text)), n.ch FROM e, n
+                    """)))
+                """)
             parts.append("wake_outbox AS (\(OutboxSQL.wakeDeliverers(after: "notes")))")
         }
         parts.append("wake AS (SELECT \(WakeTopic.deadlines.notifySQL) FROM u WHERE next_escalation_at < now() + interval '1 minute')")

@@ -14,6 +14,9 @@ public enum WakeTopic: String, Sendable, Hashable, CaseIterable {
     case outbox
     /// The directory changed: parked issues are routed again, schedules are read again.
     case directory
+    /// History was written (any event): the live feeds of open web pages read it. Sent by the
+    /// events trigger (migration 007, which spells it out).
+    case events
     /// The listener's own heartbeat, which proves the connection end to end.
     case ping
 

@@ -3,6 +3,7 @@ import EscalationCore
 import Hummingbird
 import EscalationServer
 import EscalationStore
+import EscalationWeb
 import Foundation
 import Logging
 import PostgresCluster
@@ -68,6 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await Daemon.prepareDatabase(config, logger: logger)
         try await importSampleIfEmpty(config.database, logger: logger)
         let tokens = try await Self.demoTokens(config.database, logger: logger)
+        let people = try await Self.demoAccounts(config.database, actors: tokens.map(\.actor), settings: config.web.accounts, logger: logger)
         if let urlFile {
             _ = FileManager.default.createFile(atPath: urlFile, contents: Data((config.database.url + "\n").utf8), attributes: [.posixPermissions: 0o600])
         }
@@ -82,7 +84,7 @@ struct DemoCommand: AsyncParsableCommand {
             config.deliverer.publicURL = "http://\(host.contains(":") ? "[\(host)]" : host):\(config.httpPort)"
         }
         let app = try Daemon.buildApplication(config, logger: logger, registry: registry) { port in
-            Self.printBanner(host: host, port: port, database: database, mail: mailFolder, tokens: tokens)
+            Self.printBanner(host: host, port: port, database: database, mail: mailFolder, tokens: tokens, accounts: people)
         }
         try await ShutdownPolicy.run(app, logger: logger)
     }
@@ -121,8 +123,49 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    static func printBanner(host: String, port: Int, database: DatabaseSettings, mail: String?, tokens: [(actor: Actor, secret: String)]) {
+    /// One web account per kind of actor (`demo.unit@example.org`, ...), with a new password each
+    /// run, printed in the banner; made on the first run, their password set again on the next.
+    static func demoAccounts(_ settings: DatabaseSettings, actors: [Actor], settings accountSettings: AccountSettings,
+                             logger: Logger) async throws -> [(actor: Actor, email: String, password: String)] {
+        try await Daemon.withClient(settings, applicationName: "escalated-demo", logger: logger) { client in
+            let directory = try await DirectoryStore(client: client).load(logger: logger).directory
+            let store = AccountStore(client: client, settings: accountSettings)
+            let names: [ActorKind: String] = [.unit: "Nguyễn Thị Lan", .agency: "Trần Văn Bình", .admin: "Quản trị hệ thống"]
+            var made: [(Actor, String, String)] = []
+            for actor in actors {
+                let email = "demo.\(actor.kind.rawValue)@example.org"
+                let person = actor.code.flatMap { code in directory.people.first { $0.code == code }?.name }
+                let name = names[actor.kind] ?? person ?? actor.description
+                let password = demoPassword()
+                let secret: String
+                let purpose: LinkPurpose
+                if let existing = try await store.account(email: email, logger: logger), !existing.isDisabled, existing.scope == actor {
+                    guard let link = try await store.issueLink(accountID: existing.id, purpose: .reset, logger: logger) else { continue }
+                    (secret, purpose) = (link, .reset)
+                } else if try await store.account(email: email, logger: logger) == nil {
+                    (secret, purpose) = (try await store.create(name: name, email: email, locale: .vi, scope: actor, logger: logger).invitation, .invitation)
+                } else {
+                    continue
+                }
+                _ = try await store.setPassword(secret: secret, purpose: purpose, password: password, logger: logger)
+                made.append((actor, email, password))
+            }
+            return made
+        }
+    }
+
+    /// Twelve letters and digits, without look-alikes (0/O, 1/l/I).
+    static func demoPassword() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<12).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+
+    static func printBanner(host: String, port: Int, database: DatabaseSettings, mail: String?, tokens: [(actor: Actor, secret: String)],
+                            accounts: [(actor: Actor, email: String, password: String)] = []) {
         let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let emailWidth = accounts.map(\.email.count).max() ?? 0
+        let accountLines = accounts.map { "    \($0.email.padding(emailWidth + 2))\($0.password)   \($0.actor.description)" }.joined(separator: "\n")
         let width = tokens.map { $0.actor.description.count }.max() ?? 0
         let tokenLines = tokens.map { "    \($0.actor.description.padding(width + 2))\($0.secret)" }.joined(separator: "\n")
         let unitToken = tokens.first { $0.actor.kind == .unit }
@@ -130,6 +173,9 @@ struct DemoCommand: AsyncParsableCommand {
         print("""
 
             escalated is running at \(base)
+
+              Sign in at \(base)/sign-in (one account per role; passwords are new each run):
+            \(accountLines)
 
               One token per kind of actor (made for this run; the previous run's are revoked):
             \(tokenLines)

@@ -66,7 +66,7 @@ struct IssueLifecycleTests {
     static func snapshot(_ state: IssueState, level: Int = 0) -> IssueSnapshot {
         IssueSnapshot(state: state, sector: "land", severity: .normal, chain: "c", level: level,
                       acknowledgeDue: now.addingTimeInterval(hour), resolveDue: now.addingTimeInterval(10 * hour),
-                      version: 3, agencies: ["land-dept"])
+                      version: 3, agencies: ["land-dept"], unit: "N1", member: "m-north")
     }
 
     @Test("every action × state × actor kind: refused with the first thing wrong, or allowed with the change the table expects")
@@ -90,7 +90,7 @@ struct IssueLifecycleTests {
                         #expect(result.failure == .conflict(state: state, allowed: expected), "\(context)")
                     } else {
                         let change = try #require(result.success, "\(context)")
-                        try Self.check(change, of: action, on: issue)
+                        try Self.check(change, of: action, on: issue, by: actor)
                         allowed += 1
                         continue
                     }
@@ -104,7 +104,8 @@ struct IssueLifecycleTests {
     }
 
     /// What each allowed action must change.
-    static func check(_ change: IssueChange, of action: IssueAction, on issue: IssueSnapshot) throws {
+    static func check(_ change: IssueChange, of action: IssueAction, on issue: IssueSnapshot, by actor: Actor) throws {
+        let toAgency = { (kind: String) in [PlannedNotification(kind: kind, recipient: Notified(kind: .agency, code: "land-dept"), channels: policy.channels(Notified(kind: .agency, code: "land-dept")))] }
         let ack = try #require(issue.acknowledgeDue), resolve = try #require(issue.resolveDue)
         switch action {
         case .acknowledge:
@@ -116,7 +117,12 @@ struct IssueLifecycleTests {
             #expect(change.state == issue.state && change.eventKind == "commented")
             #expect(change.keepsDeadlines && change.keepsEscalation && !change.bumpsVersion)
             #expect(change.eventData == ["kind": kind.rawValue, "text": text])
-            #expect(change.notifications.isEmpty)
+            // A direction from above the agency reaches the agency; the unit's and the agency's own comments notify nobody.
+            if kind != .note, [.member, .supervisor, .admin].contains(actor.kind) {
+                #expect(change.notifications == toAgency("commented"), "\(actor)")
+            } else {
+                #expect(change.notifications.isEmpty, "\(actor)")
+            }
         case .reassign(let agency, let reason):
             // The new agency starts afresh: acknowledge within 4 h from now, the chain restarted on it.
             let due = now.addingTimeInterval(4 * hour)
@@ -130,17 +136,24 @@ struct IssueLifecycleTests {
         case .resolve(let resolution):
             #expect(change.state == .resolved && change.resolved && change.due == nil && change.next == nil)
             #expect(change.eventData == ["resolution": resolution])
+            // The reporting unit's staff and the member in charge hear of it.
+            #expect(change.notifications == [
+                PlannedNotification(kind: "resolved", recipient: Notified(kind: .unit, code: "N1"), channels: [.email]),
+                PlannedNotification(kind: "resolved", recipient: Notified(kind: .person, code: "m-north"), channels: policy.channels(Notified(kind: .person, code: "m-north"))),
+            ])
         case .reopen(let reason):
             let due = now.addingTimeInterval(16 * hour)
             #expect(change.state == .reopened && change.reopened && change.resolveDue == due && change.due == due)
             #expect(change.next == EscalationStep(level: 1, repeatIndex: 0, at: due, levelStart: due))
             #expect(change.eventData == ["reason": reason])
+            #expect(change.notifications == toAgency("reopened"))
         case .extend(let clock, _, let reason):
             let moved = (clock == .acknowledge ? ack : resolve).addingTimeInterval(hour)
             #expect(change.state == issue.state && change.eventKind == "deadline_extended" && change.bumpsVersion)
             #expect((clock == .acknowledge ? change.acknowledgeDue : change.resolveDue) == moved)
             #expect(change.eventData["by"] == "1h" && change.eventData["reason"] == reason && change.eventData["deadline"] == clock.rawValue)
             #expect(change.eventData["to"] == EventTime.text(moved))
+            #expect(change.notifications == toAgency("deadline_extended"))
             let running = issue.state == .routed ? DeadlineClock.acknowledge : .resolve
             if clock == running {
                 #expect(change.due == moved && !change.keepsEscalation)

@@ -130,7 +130,10 @@ extension IntegrationTests {
                 #expect(try Self.errorField(show.body) == "id")
                 let missing = try await client.execute(uri: "/v1/issues/987654321", method: .get)
                 #expect(missing.status == .notFound)
-                for (uri, method) in [("/v1/nothing", HTTPRequest.Method.get), ("/nothing", .get), ("/v1/issues", .patch)] {
+                // Outside the API's paths the web app answers, with a page.
+                let page = try await client.execute(uri: "/nothing", method: .get)
+                #expect(page.status == .notFound && page.headers[.contentType]?.hasPrefix("text/html") == true)
+                for (uri, method) in [("/v1/nothing", HTTPRequest.Method.get), ("/v1/issues", .patch)] {
                     let unknown = try await client.execute(uri: uri, method: method)
                     #expect(unknown.status == .notFound && unknown.headers[.contentType]?.hasPrefix("application/json") == true, "\(method) \(uri)")
                     #expect(try Self.object(unknown.body)["error"] != nil)

@@ -1,0 +1,135 @@
+import EscalationCore
+public import EscalationStore
+import Foundation
+public import Logging
+import Metrics
+public import ServiceLifecycle
+import Synchronization
+
+/// What happened, for the open pages: one history event of an issue, or a heartbeat.
+struct LiveMessage: Sendable, Equatable {
+    var event: EventFeedStore.Event?
+
+    static let heartbeat = LiveMessage(event: nil)
+}
+
+/// The live feed of one daemon: one reader of the history (woken by the events trigger's NOTIFY
+/// through the daemon's one LISTEN connection, and every two seconds underneath), fanned out in
+/// memory to every open stream whose viewer may see the issue.
+///
+/// The feed starts at the newest event when the daemon starts and never skips one: ids that commit
+/// out of order are asked for again (``FeedCursor``). A stream that reconnects catches up from its
+/// `Last-Event-ID` with one scoped read, so nothing is lost between two connections either.
+public final class LiveFeed: Service, Sendable {
+    let store: EventFeedStore
+    let logger: Logger
+    let poll: Duration
+    let heartbeatEvery: Duration
+    private let wake: AsyncStream<Void>
+    private let wakeContinuation: AsyncStream<Void>.Continuation
+    private let state = Mutex(State())
+
+    private struct State {
+        var cursor: FeedCursor?
+        var subscribers: [Int: Subscriber] = [:]
+        var nextID = 0
+    }
+
+    struct Subscriber {
+        var actor: Actor
+        var continuation: AsyncStream<LiveMessage>.Continuation
+    }
+
+    public init(store: EventFeedStore, logger: Logger, poll: Duration = .seconds(2), heartbeat: Duration = .seconds(15)) {
+        self.store = store
+        self.logger = logger
+        self.poll = poll
+        heartbeatEvery = heartbeat
+        (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// History was written: read it soon (calls coalesce).
+    public func wakeUp() {
+        wakeContinuation.yield()
+    }
+
+    /// The newest event handed out (0 before the first read): where a page rendered now starts.
+    var latestID: Int64 { state.withLock { $0.cursor?.highest ?? 0 } }
+
+    /// Open streams, for the metrics and tests.
+    var streamCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// A stream of what `actor` may see, from now on; it ends when the feed stops.
+    func subscribe(actor: Actor) -> (id: Int, messages: AsyncStream<LiveMessage>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: LiveMessage.self, bufferingPolicy: .bufferingNewest(2000))
+        let id = state.withLock { state in
+            state.nextID += 1
+            state.subscribers[state.nextID] = Subscriber(actor: actor, continuation: continuation)
+            return state.nextID
+        }
+        continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
+        Gauge(label: "escalated.web.streams").record(streamCount)
+        return (id, stream)
+    }
+
+    func unsubscribe(_ id: Int) {
+        let removed = state.withLock { $0.subscribers.removeValue(forKey: id) }
+        removed?.continuation.finish()
+    }
+
+    public func run() async throws {
+        let ticker = Task { [poll, wakeContinuation] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: poll)
+                wakeContinuation.yield()
+            }
+        }
+        let heartbeat = Task { [heartbeatEvery] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: heartbeatEvery)
+                self.broadcast(.heartbeat)
+            }
+        }
+        defer {
+            ticker.cancel()
+            heartbeat.cancel()
+            // Open streams end, so that their HTTP responses finish and the server can stop.
+            let subscribers = state.withLock { state in
+                defer { state.subscribers.removeAll() }
+                return Array(state.subscribers.values)
+            }
+            for subscriber in subscribers { subscriber.continuation.finish() }
+        }
+        wakeContinuation.yield()
+        for await _ in wake.cancelOnGracefulShutdown() {
+            await readOnce()
+        }
+    }
+
+    /// Reads what is new and hands it out; a failed read is retried at the next wake-up.
+    func readOnce() async {
+        do {
+            guard var cursor = state.withLock({ $0.cursor }) else {
+                let start = try await store.latestID(logger: logger)
+                state.withLock { $0.cursor = $0.cursor ?? FeedCursor(highest: start) }
+                return
+            }
+            while true {
+                let events = try await store.events(after: cursor.highest, missing: cursor.missingIDs, limit: 1000, logger: logger)
+                let fresh = cursor.advance(with: events)
+                state.withLock { $0.cursor = cursor }
+                for event in fresh { broadcast(LiveMessage(event: event)) }
+                if events.count < 1000 { break }
+            }
+        } catch {
+            logger.warning("live feed read failed; retrying at the next wake-up", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+
+    private func broadcast(_ message: LiveMessage) {
+        let targets = state.withLock { state in
+            state.subscribers.values.filter { message.event?.isVisible(to: $0.actor) ?? true }.map(\.continuation)
+        }
+        for continuation in targets { continuation.yield(message) }
+    }
+}

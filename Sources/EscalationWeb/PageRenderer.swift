@@ -1,0 +1,104 @@
+import Crypto
+import EscalationCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+import NIOCore
+
+/// The pages (`web/pages/*.mustache`, embedded in the binary) and the static files
+/// (`web/static/`), and how a page becomes a response: every value HTML-escaped by Mustache's
+/// `{{...}}` (no template uses the unescaped form), the security headers on every answer.
+struct PageRenderer: Sendable {
+    private let library: MustacheLibrary
+    /// Static files by name, with their content type and a version (a hash of the bytes) that
+    /// goes in their URL, so browsers may keep them for a long time and still see a new release.
+    let assets: [String: Asset]
+
+    struct Asset: Sendable {
+        var bytes: ByteBuffer
+        var contentType: String
+        var version: String
+    }
+
+    /// The names of the pages every build must have.
+    static let pages = ["sign-in", "password", "issues", "issue", "report", "message", "accounts", "deliveries"]
+
+    static func bundled() throws -> PageRenderer {
+        var library = MustacheLibrary()
+        for file in EmbeddedPages.files {
+            guard let data = Data(base64Encoded: file.base64) else { continue }
+            try library.register(String(decoding: data, as: UTF8.self), named: String(file.name.dropLast(".mustache".count)))
+        }
+        for page in pages where library.getTemplate(named: page) == nil {
+            throw MissingPage(name: page)
+        }
+        var assets: [String: Asset] = [:]
+        for (files, type) in [(EmbeddedStyles.files, "text/css; charset=utf-8"), (EmbeddedScripts.files, "text/javascript; charset=utf-8")] {
+            for file in files {
+                guard let data = Data(base64Encoded: file.base64) else { continue }
+                let digest = SHA256.hash(data: data).prefix(6).map { String(format: "%02x", $0) }.joined()
+                assets[file.name] = Asset(bytes: ByteBuffer(bytes: data), contentType: type, version: digest)
+            }
+        }
+        return PageRenderer(library: library, assets: assets)
+    }
+
+    private init(library: MustacheLibrary, assets: [String: Asset]) {
+        self.library = library
+        self.assets = assets
+    }
+
+    struct MissingPage: Error, CustomStringConvertible {
+        var name: String
+        var description: String { "the page template web/pages/\(name).mustache is missing" }
+    }
+
+    /// `/static/NAME?v=VERSION`.
+    func assetURL(_ name: String) -> String {
+        "/static/\(name)?v=\(assets[name]?.version ?? "0")"
+    }
+
+    /// Renders `page` with `values` (the layout's values added) as an HTML response.
+    func render(_ page: String, _ values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        var all = values
+        all["css"] = assetURL("app.css")
+        all["js"] = assetURL("live.js")
+        let html = library.render(all, withTemplate: page) ?? "<!doctype html><title>escalated</title><p>page \(page) missing</p>"
+        return Self.html(html, status: status)
+    }
+
+    /// The headers every page carries: no script or style from anywhere but this origin and no
+    /// inline script (CSP), never framed, never sniffed, never cached (pages show private data).
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (.contentSecurityPolicy, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        (HTTPField.Name("X-Frame-Options")!, "DENY"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("Referrer-Policy")!, "same-origin"),
+    ]
+
+    static func html(_ text: String, status: HTTPResponse.Status = .ok, extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        for (name, value) in securityHeaders { headers[name] = value }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// A 303 to `location` (after a form: the browser then GETs it).
+    static func redirect(_ location: String, cookies: [Cookie] = []) -> Response {
+        var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]
+        for (name, value) in securityHeaders { headers[name] = value }
+        var response = Response(status: .seeOther, headers: headers)
+        for cookie in cookies { response.setCookie(cookie) }
+        return response
+    }
+
+    /// A static file, or nil.
+    func asset(_ name: String) -> Response? {
+        guard let asset = assets[name] else { return nil }
+        var headers: HTTPFields = [.contentType: asset.contentType, .cacheControl: "public, max-age=86400"]
+        for (name, value) in Self.securityHeaders { headers[name] = value }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: asset.bytes))
+    }
+}
