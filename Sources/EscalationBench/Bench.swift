@@ -11,7 +11,7 @@ import PostgresNIO
 
 /// What to measure and how much (the `escalated bench` command's options).
 public struct BenchmarkOptions: Sendable {
-    public static let scenarios = ["backlog", "steady", "ceiling", "escalation", "burst", "email", "intake"]
+    public static let scenarios = ["backlog", "steady", "ceiling", "escalation", "burst", "email", "intake", "web-pages", "web-live", "web-signin"]
 
     /// Issues in the backlog scenario.
     public var issues = 100_000
@@ -137,6 +137,16 @@ public enum Benchmark {
         }
         if wanted("email") {
             try await database("email").email(count: options.emails, script: options.smtpScript, into: &report)
+        }
+        // The web app (BenchWeb.swift); web-live takes --rate and --seconds.
+        if wanted("web-pages") {
+            try await database("webpages").webPages(total: 1_000_000, agencyOpen: 10_000, into: &report)
+        }
+        if wanted("web-live") {
+            try await database("weblive").webLive(streams: 200, rate: options.rate, seconds: options.seconds, into: &report)
+        }
+        if wanted("web-signin") {
+            try await database("websignin").webSignIn(total: 100_000, agencyOpen: 1_000, into: &report)
         }
         return report
     }

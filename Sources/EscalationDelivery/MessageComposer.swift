@@ -36,6 +36,7 @@ public struct MessageComposer: Sendable {
     /// The email for `item` from `from`, or why there can be none.
     public func email(for item: OutboxItem, directory: Directory, from: MailAddress, date: Date = Date()) -> Result<MailMessage, Unsendable> {
         if item.kind == "digest" { return digest(for: item, directory: directory, from: from, date: date) }
+        if MessageTemplates.accountKinds.contains(item.kind) { return accountEmail(for: item, directory: directory, from: from, date: date) }
         var recipients: [MailAddress] = []
         var name = item.recipientCode
         var locale = PersonLocale.vi
@@ -101,6 +102,26 @@ public struct MessageComposer: Sendable {
             from: from, to: recipients, subject: rendered.subject, text: rendered.text, html: rendered.html,
             messageID: MailMessage.messageID(delivery: item.id, issue: item.issueID, domain: from.domain), date: date,
             extraHeaders: [("X-Escalated-Issue", "\(context.issueID)"), ("X-Escalated-Kind", item.kind)]))
+    }
+
+    /// An invitation or a reset: the link the deliverer made for this email (`data.secret`) to the account's address.
+    func accountEmail(for item: OutboxItem, directory: Directory, from: MailAddress, date: Date) -> Result<MailMessage, Unsendable> {
+        guard let account = item.account, let address = MailAddress(name: account.name, address: account.email) else {
+            return .failure(Unsendable(text: "account \(item.recipientCode) is disabled or gone"))
+        }
+        guard case .object(let data) = item.data, case .string(let secret)? = data["secret"], let purpose = LinkPurpose(rawValue: item.kind) else {
+            return .failure(Unsendable(text: "the \(item.kind) email has no link"))
+        }
+        let link = (publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL) + purpose.path(secret: secret)
+        let wording = Wording(locale: account.locale, timeZone: directory.timeZone)
+        let expires = wording.dateTime(date.addingTimeInterval(Double(purpose == .invitation ? LinkPurpose.invitationLifetimeSeconds : LinkPurpose.resetLifetimeSeconds)))
+        guard let rendered = templates.renderAccountEmail(kind: item.kind, locale: account.locale, recipient: account.name, link: link, expires: expires) else {
+            return .failure(Unsendable(text: "no template for \(account.locale.rawValue).account"))
+        }
+        return .success(MailMessage(
+            from: from, to: [address], subject: rendered.subject, text: rendered.text, html: rendered.html,
+            messageID: MailMessage.messageID(delivery: item.id, issue: nil, domain: from.domain), date: date,
+            extraHeaders: [("X-Escalated-Kind", item.kind)]))
     }
 
     /// A digest email: the report the database made, for one member of the group.

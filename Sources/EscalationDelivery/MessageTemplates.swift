@@ -58,7 +58,9 @@ public struct RenderedMessage: Sendable, Equatable {
 /// each kind of notification: `LOCALE.KIND.PART.mustache`, PART being subject, text or html.
 /// Subjects and texts are plain text; HTML escapes every value.
 public struct MessageTemplates: Sendable {
-    public static let kinds = ["routed", "escalated", "reminder", "digest", "activity"]
+    public static let kinds = ["routed", "escalated", "reminder", "digest", "activity", "account"]
+    /// The outbox kinds of emails to web accounts (their link is made when they are composed); they share the `account` templates.
+    public static let accountKinds: Set<String> = ["invitation", "reset"]
     /// The outbox kinds written for what people do to an issue; they share the `activity` templates.
     public static let activityKinds: Set<String> = ["commented", "resolved", "reopened", "deadline_extended"]
     private let library: MustacheLibrary
@@ -120,6 +122,18 @@ public struct MessageTemplates: Sendable {
             values["missed"] = clock == .acknowledge ? (vi ? "tiếp nhận" : "acknowledged") : (vi ? "giải quyết" : "resolved")
         }
         let prefix = "\(locale.rawValue).\(context.kind)"
+        guard let subject = library.render(values, withTemplate: prefix + ".subject"),
+              let text = library.render(values, withTemplate: prefix + ".text"),
+              let html = library.render(values, withTemplate: prefix + ".html") else { return nil }
+        return RenderedMessage(subject: subject, text: text, html: html)
+    }
+
+    /// Renders an invitation or a password-reset email to a web account: `link` sets a password,
+    /// valid until `expires`.
+    public func renderAccountEmail(kind: String, locale: PersonLocale, recipient: String, link: String, expires: String) -> RenderedMessage? {
+        var values: [String: Any] = ["recipient": recipient, "link": link, "expires": expires]
+        values[kind] = true
+        let prefix = "\(locale.rawValue).account"
         guard let subject = library.render(values, withTemplate: prefix + ".subject"),
               let text = library.render(values, withTemplate: prefix + ".text"),
               let html = library.render(values, withTemplate: prefix + ".html") else { return nil }

@@ -14,7 +14,8 @@ struct RequestScopeMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         var request = request
         if request.method == .post || request.method == .put || request.method == .patch {
-            let limit = request.uri.path == "/v1/directory" ? APIHandler.maximumDirectorySize : APIHandler.maximumBodySize
+            // The directory file (API and web upload) may be larger than other bodies.
+            let limit = ["/v1/directory", "/admin/directory"].contains(request.uri.path) ? APIHandler.maximumDirectorySize : APIHandler.maximumBodySize
             let buffer: ByteBuffer
             do {
                 buffer = try await request.body.collect(upTo: limit)

@@ -58,7 +58,8 @@ public enum Daemon {
         let deliverer = DelivererService(
             store: DeliveryStore(client: client, instance: configuration.router.instanceName),
             client: client, cache: cache, templates: try MessageTemplates.bundled(), transport: transport,
-            configuration: configuration.deliverer, hooks: configuration.testHooks, logger: logger.with("service", "deliverer")
+            configuration: configuration.deliverer, accountSettings: configuration.web.accounts, hooks: configuration.testHooks,
+            logger: logger.with("service", "deliverer")
         )
         let digests = DigestService(
             store: DigestStore(client: client, instance: configuration.router.instanceName), client: client, cache: cache,
@@ -125,7 +126,7 @@ public enum Daemon {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger.with("service", "http")
         )
-        app.addServices(client, listener, routerService, escalator, deliverer, digests, live)
+        app.addServices(client, listener, routerService, escalator, deliverer, digests, live, webApp.pruner)
         return app
     }
 

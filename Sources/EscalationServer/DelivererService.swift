@@ -55,6 +55,8 @@ public final class DelivererService: Service {
     private let client: PostgresClient
     private let cache: RoutingTableCache
     private let sender: MessageSender
+    /// Makes the links of invitation and reset emails as they are composed.
+    private let accounts: AccountStore
     private let configuration: DelivererConfiguration
     private let hooks: TestHooks
     private let logger: Logger
@@ -64,8 +66,10 @@ public final class DelivererService: Service {
     private let queueAge = Recorder(label: "escalated_delivery_queue_age_seconds")
 
     public init(store: DeliveryStore, client: PostgresClient, cache: RoutingTableCache, templates: MessageTemplates,
-                transport: (any MailTransport)?, configuration: DelivererConfiguration, hooks: TestHooks = TestHooks(), logger: Logger) {
+                transport: (any MailTransport)?, configuration: DelivererConfiguration, accountSettings: AccountSettings = AccountSettings(),
+                hooks: TestHooks = TestHooks(), logger: Logger) {
         self.store = store
+        self.accounts = AccountStore(client: client, settings: accountSettings)
         self.client = client
         self.cache = cache
         self.sender = MessageSender(
@@ -136,8 +140,18 @@ public final class DelivererService: Service {
     }
 
     /// Sends one leased row; returns its outcome to record, or nil when this daemon does not serve its channel.
-    private func deliver(_ row: OutboxItem, directory: Directory) async -> DeliveryStore.Outcome? {
-        queueAge.record(row.waitedSeconds)
+    private func deliver(_ leased: OutboxItem, directory: Directory) async -> DeliveryStore.Outcome? {
+        queueAge.record(leased.waitedSeconds)
+        var row = leased
+        if MessageTemplates.accountKinds.contains(row.kind), let purpose = LinkPurpose(rawValue: row.kind), let id = Int64(row.recipientCode) {
+            // The link is made now, for this email; none is stored in the outbox.
+            do {
+                if let secret = try await accounts.linkForEmail(accountID: id, purpose: purpose, logger: logger) { row.data = .object(["secret": .string(secret)]) }
+            } catch {
+                return DeliveryStore.Outcome(id: row.id, decision: configuration.retry.decide(.transient("could not make the link"), attempt: row.attempts, jitter: 0.5),
+                                             answer: "could not make the link", transport: "email")
+            }
+        }
         guard let (outcome, transportName) = await sender.send(row, directory: directory) else { return nil }
         let decision = configuration.retry.decide(outcome, attempt: row.attempts, jitter: Double.random(in: 0...1))
         let answer: String

@@ -84,14 +84,55 @@ extension AccountStore {
         return account
     }
 
-    /// Inserts a link on `connection` (inside the caller's transaction) after voiding the account's
-    /// open links of the same purpose; returns its secret.
-    static func insertLink(accountID: Int64, purpose: LinkPurpose, lifetime: Duration, on connection: PostgresConnection, logger: Logger) async throws -> String {
+    /// Queues the email of a link (an invitation or a reset) to an account, through the outbox:
+    /// one row, the deliverers woken. The link itself is made when the email is composed
+    /// (``linkForEmail(accountID:purpose:)``), so that no secret is ever stored. A reset asked for
+    /// again within five minutes is not queued twice (the page must not flood an inbox).
+    /// Returns whether a row was queued.
+    @discardableResult
+    public func queueEmail(accountID: Int64, purpose: LinkPurpose, logger: Logger) async throws -> Bool {
+        let rows = try await client.query("""
+            WITH q AS (
+                INSERT INTO escalated.outbox (kind, recipient_kind, recipient_code, channel)
+                SELECT \(purpose.rawValue), 'account', a.id::text, 'email' FROM escalated.accounts a
+                 WHERE a.id = \(accountID) AND a.disabled_at IS NULL
+                   AND NOT (\(purpose.rawValue) = 'reset' AND EXISTS (
+                        SELECT 1 FROM escalated.outbox o WHERE o.recipient_kind = 'account' AND o.recipient_code = a.id::text
+                           AND o.kind = 'reset' AND o.created_at > now() - interval '5 minutes'))
+                RETURNING channel
+            )
+            SELECT count(*)::int8, (SELECT count(*) FROM (\(unescaped: OutboxSQL.wakeDeliverers(after: "q"))) w)::int8 FROM q
+            """, logger: logger).decode((Int64, Int64).self)
+        let queued = (try await rows.first { _ in true }?.0 ?? 0) > 0
+        if queued { logger.info("account email queued", metadata: ["account.id": "\(accountID)", "link.purpose": "\(purpose.rawValue)"]) }
+        return queued
+    }
+
+    /// A new link of `purpose` for an email being composed now, leaving the account's other open
+    /// links usable (an email sent twice after a crash carries two links; setting the password
+    /// voids them all). Nil when the account is disabled or gone.
+    public func linkForEmail(accountID: Int64, purpose: LinkPurpose, logger: Logger) async throws -> String? {
+        let lifetime = settings.lifetime(of: purpose)
+        return try await client.inTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT id FROM escalated.accounts WHERE id = \(accountID) AND disabled_at IS NULL FOR UPDATE", logger: logger
+            ).decode(Int64.self)
+            guard try await rows.first(where: { _ in true }) != nil else { return nil }
+            return try await Self.insertLink(accountID: accountID, purpose: purpose, lifetime: lifetime, voidingOthers: false, on: connection, logger: logger)
+        }
+    }
+
+    /// Inserts a link on `connection` (inside the caller's transaction), by default after voiding
+    /// the account's open links of the same purpose; returns its secret.
+    static func insertLink(accountID: Int64, purpose: LinkPurpose, lifetime: Duration, voidingOthers: Bool = true,
+                           on connection: PostgresConnection, logger: Logger) async throws -> String {
         let secret = SecretText.make()
-        try await connection.query("""
-            UPDATE escalated.account_links SET used_at = now()
-             WHERE account_id = \(accountID) AND purpose = \(purpose.rawValue) AND used_at IS NULL
-            """, logger: logger)
+        if voidingOthers {
+            try await connection.query("""
+                UPDATE escalated.account_links SET used_at = now()
+                 WHERE account_id = \(accountID) AND purpose = \(purpose.rawValue) AND used_at IS NULL
+                """, logger: logger)
+        }
         try await connection.query("""
             INSERT INTO escalated.account_links (account_id, purpose, secret_hash, expires_at)
             VALUES (\(accountID), \(purpose.rawValue), decode(\(TokenStore.hash(secret)), 'hex'), now() + make_interval(secs => \(lifetime.timeInterval)))

@@ -46,7 +46,10 @@ public struct AccountStore: Sendable {
     /// Returns the account and the link's secret (shown once, only its hash is kept): the caller
     /// queues the invitation email with ``LinkPurpose/path(secret:)``. `name` and `email` must
     /// already be checked (``TokenText/name(_:)``, ``AccountText/email(_:field:)``).
-    public func create(name: String, email: String, locale: PersonLocale, scope: Actor, logger: Logger) async throws -> (account: Account, invitation: String) {
+    /// With `invite` (the default) the invitation email is queued in the same transaction
+    /// (through the outbox; it carries a link of its own, made when it is sent).
+    public func create(name: String, email: String, locale: PersonLocale, scope: Actor, invite: Bool = true,
+                       logger: Logger) async throws -> (account: Account, invitation: String) {
         guard try await ActorDirectory.knows(scope, client: client, logger: logger) else { throw AccountError.unknownScope(scope.description) }
         let lifetime = settings.invitationLifetime
         do {
@@ -58,6 +61,17 @@ public struct AccountStore: Sendable {
                     """, logger: logger)
                 guard let account = try await Self.accounts(rows).first else { throw DirectoryJSON.Corrupt(description: "INSERT INTO accounts returned no row") }
                 let secret = try await Self.insertLink(accountID: account.id, purpose: .invitation, lifetime: lifetime, on: connection, logger: logger)
+                if invite {
+                    // The row is read to its end: the connection serves the transaction's next statement only then.
+                    let queued = try await connection.query("""
+                        WITH q AS (
+                            INSERT INTO escalated.outbox (kind, recipient_kind, recipient_code, channel)
+                            VALUES ('invitation', 'account', \(String(account.id)), 'email') RETURNING channel
+                        )
+                        SELECT count(*) FROM (\(unescaped: OutboxSQL.wakeDeliverers(after: "q"))) w
+                        """, logger: logger)
+                    for try await _ in queued {}
+                }
                 logger.info("account created", metadata: ["account.id": "\(account.id)", "account.scope": "\(scope)"])
                 return (account, secret)
             }

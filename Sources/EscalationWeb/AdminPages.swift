@@ -16,10 +16,13 @@ extension WebApp {
 
     func accountsPage(_ request: Request, _ context: some WebRequestContext) async throws -> Response {
         let viewer = try await requireAdmin(request)
-        return try await renderAccounts(viewer: viewer, form: ["locale": "vi", "kind": "unit"], errors: [:], link: nil, status: .ok)
+        let response = try await renderAccounts(viewer: viewer, form: ["locale": "vi", "kind": "unit"], errors: [:], link: nil, status: .ok,
+                                                notice: request.uri.queryParameters["invited"] != nil ? WebText.strings(viewer.locale)["done"] : nil)
+        return response
     }
 
-    func renderAccounts(viewer: Viewer, form: [String: String], errors: [String: String], link: String?, status: HTTPResponse.Status) async throws -> Response {
+    func renderAccounts(viewer: Viewer, form: [String: String], errors: [String: String], link: String?, status: HTTPResponse.Status,
+                        notice: String? = nil) async throws -> Response {
         let t = WebText.strings(viewer.locale)
         let directory = try await directory().directory
         let wording = Wording(locale: viewer.locale, directory: directory)
@@ -38,6 +41,7 @@ extension WebApp {
         values["kinds"] = ActorKind.allCases.map { ["value": $0.rawValue, "label": wording.actorKind($0), "selected": form["kind"] == $0.rawValue] }
         values["locales"] = PersonLocale.allCases.map { ["value": $0.rawValue, "label": $0 == .vi ? "Tiếng Việt" : "English", "selected": form["locale"] == $0.rawValue] }
         if let link { values["link"] = link }
+        if let notice { values["notice"] = notice }
         return pages.render("accounts", values, status: status)
     }
 
@@ -87,11 +91,11 @@ extension WebApp {
             _ = try await accounts.disable(id: id, logger: logger)
             return PageRenderer.redirect("/admin/accounts")
         case "invite":
-            guard let secret = try await accounts.issueLink(accountID: id, purpose: .invitation, logger: logger) else {
+            // A new invitation email (the earlier links stay usable until a password is set).
+            guard try await accounts.queueEmail(accountID: id, purpose: .invitation, logger: logger) else {
                 return notFound(locale: viewer.locale, viewer: viewer)
             }
-            let link = configuration.publicURL.trimmingSuffix("/") + LinkPurpose.invitation.path(secret: secret)
-            return try await renderAccounts(viewer: viewer, form: ["locale": "vi", "kind": "unit"], errors: [:], link: link, status: .ok)
+            return PageRenderer.redirect("/admin/accounts?invited=\(id)")
         default:
             return notFound(locale: viewer.locale, viewer: viewer)
         }

@@ -130,6 +130,10 @@ public final class LiveFeed: Service, Sendable {
         let targets = state.withLock { state in
             state.subscribers.values.filter { message.event?.isVisible(to: $0.actor) ?? true }.map(\.continuation)
         }
-        for continuation in targets { continuation.yield(message) }
+        for continuation in targets {
+            // A stream too far behind to buffer more ends: the browser reconnects with its
+            // Last-Event-ID and replays what it missed from the table (or reloads), never skipping.
+            if case .dropped = continuation.yield(message) { continuation.finish() }
+        }
     }
 }

@@ -5,6 +5,7 @@ import Logging
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 
 /// `GET /live`: Server-Sent Events of the issues in the viewer's scope.
 ///
@@ -50,7 +51,8 @@ extension WebApp {
                     }
                 }
             }
-            for await message in messages {
+            // Graceful shutdown ends the stream, so the server's drain does not wait on it.
+            for await message in messages.cancelOnGracefulShutdown() {
                 guard let event = message.event else {
                     // Each heartbeat also checks the session: a stream ends with its session.
                     guard (try? await sessions.authenticate(secret, logger: logger)) != nil else { break }

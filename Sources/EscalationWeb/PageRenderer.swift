@@ -22,7 +22,7 @@ struct PageRenderer: Sendable {
     }
 
     /// The names of the pages every build must have.
-    static let pages = ["sign-in", "password", "issues", "issue", "report", "message", "accounts", "deliveries"]
+    static let pages = ["sign-in", "password", "forgot", "issues", "issue", "report", "message", "accounts", "deliveries", "directory"]
 
     static func bundled() throws -> PageRenderer {
         var library = MustacheLibrary()

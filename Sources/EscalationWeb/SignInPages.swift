@@ -35,9 +35,45 @@ extension WebApp {
         if let notice { values["notice"] = notice }
         if let error { values["error"] = error }
         var response = pages.render("sign-in", values, status: status)
-        response.setCookie(Cookie(name: Self.signInCookie, value: secret, maxAge: 3600, path: "/sign-in",
+        response.setCookie(Cookie(name: Self.signInCookie, value: secret, maxAge: 3600, path: "/",
                                   secure: configuration.secureCookies, httpOnly: true, sameSite: .lax))
         return response
+    }
+
+    // MARK: Forgotten passwords
+
+    func forgotPage(_ request: Request, _ context: some WebRequestContext) async throws -> Response {
+        forgotForm(email: "", notice: nil, error: nil, status: .ok)
+    }
+
+    func forgotForm(email: String, notice: String?, error: String?, status: HTTPResponse.Status) -> Response {
+        let secret = Self.randomSecret()
+        var values = layout(nil, locale: .vi, title: WebText.vi["forgot_title"]!)
+        values["email"] = email
+        values["csrf"] = CSRFToken.make(sessionSecret: secret)
+        if let notice { values["notice"] = notice } else { values["show_form"] = true }
+        if let error { values["error"] = error }
+        var response = pages.render("forgot", values, status: status)
+        response.setCookie(Cookie(name: Self.signInCookie, value: secret, maxAge: 3600, path: "/",
+                                  secure: configuration.secureCookies, httpOnly: true, sameSite: .lax))
+        return response
+    }
+
+    /// Queues a reset email when the address has an enabled account, and answers the same either
+    /// way, so that the page does not tell who has an account.
+    func forgot(_ request: Request, _ context: some WebRequestContext) async throws -> Response {
+        let fields = try await FormFields.read(request)
+        let email = fields.text("email") ?? ""
+        guard let cookie = request.cookies[Self.signInCookie]?.value, CSRFToken.verify(fields["csrf"] ?? "", sessionSecret: cookie) else {
+            return forgotForm(email: email, notice: nil, error: WebText.vi["csrf_refused"], status: .forbidden)
+        }
+        guard (try? AccountText.email(email)) != nil else {
+            return forgotForm(email: email, notice: nil, error: "Địa chỉ thư điện tử không hợp lệ.", status: .badRequest)
+        }
+        if let account = try await accounts.account(email: email, logger: logger), !account.isDisabled {
+            try await accounts.queueEmail(accountID: account.id, purpose: .reset, logger: logger)
+        }
+        return forgotForm(email: "", notice: WebText.vi["forgot_sent"], error: nil, status: .ok)
     }
 
     func signIn(_ request: Request, _ context: some WebRequestContext) async throws -> Response {
@@ -59,7 +95,7 @@ extension WebApp {
             let maxAge = Int(configuration.accounts.session.absolute.timeInterval)
             return PageRenderer.redirect(next, cookies: [
                 sessionCookie(secret, maxAge: maxAge),
-                Cookie(name: Self.signInCookie, value: "", maxAge: 0, path: "/sign-in", secure: configuration.secureCookies, httpOnly: true, sameSite: .lax),
+                Cookie(name: Self.signInCookie, value: "", maxAge: 0, path: "/", secure: configuration.secureCookies, httpOnly: true, sameSite: .lax),
             ])
         } catch let error as AccountStore.SignInError {
             let message: String

@@ -48,6 +48,8 @@ public final class WebApp: Sendable {
     let logger: Logger
     /// The live feed (a service: add it to the application's services).
     public let live: LiveFeed
+    /// Deletes expired sessions (a service too).
+    public let pruner: SessionPruner
 
     public init(client: PostgresClient, cache: RoutingTableCache, instance: String, configuration: WebConfiguration, logger: Logger) throws {
         self.client = client
@@ -61,6 +63,7 @@ public final class WebApp: Sendable {
         pages = try PageRenderer.bundled()
         self.logger = logger
         live = LiveFeed(store: EventFeedStore(client: client), logger: logger.with("service", "live"))
+        pruner = SessionPruner(sessions: sessions, logger: logger.with("service", "sessions"))
     }
 
     /// The cookie that holds the session's secret.
@@ -79,6 +82,8 @@ public final class WebApp: Sendable {
         web.get("/sign-in") { request, context in try await self.signInPage(request, context) }
         web.post("/sign-in") { request, context in try await self.signIn(request, context) }
         web.post("/sign-out") { request, context in try await self.signOut(request, context) }
+        web.get("/forgot") { request, context in try await self.forgotPage(request, context) }
+        web.post("/forgot") { request, context in try await self.forgot(request, context) }
         for purpose in LinkPurpose.allCases {
             let path = purpose.path(secret: ":secret")
             web.get(RouterPath(path)) { request, context in try await self.passwordPage(request, context, purpose: purpose) }
@@ -96,6 +101,9 @@ public final class WebApp: Sendable {
         web.get("/admin/accounts") { request, context in try await self.accountsPage(request, context) }
         web.post("/admin/accounts") { request, context in try await self.createAccount(request, context) }
         web.post("/admin/accounts/:id/:action") { request, context in try await self.changeAccount(request, context) }
+        web.get("/admin/directory") { request, context in try await self.directoryPage(request, context) }
+        web.get("/admin/directory.yaml") { request, context in try await self.downloadDirectory(request, context) }
+        web.post("/admin/directory") { request, context in try await self.uploadDirectory(request, context) }
         web.get("/admin/deliveries") { request, context in try await self.deliveriesPage(request, context) }
         web.post("/admin/deliveries/:id/retry") { request, context in try await self.retryDelivery(request, context) }
     }
@@ -172,7 +180,8 @@ public final class WebApp: Sendable {
             nav = [["href": "/issues", "label": t["all_issues"]!]]
         case .admin:
             nav = [["href": "/issues", "label": t["all_issues"]!], ["href": "/issues/new", "label": t["new_report"]!],
-                   ["href": "/admin/accounts", "label": t["accounts"]!], ["href": "/admin/deliveries", "label": t["deliveries"]!]]
+                   ["href": "/admin/accounts", "label": t["accounts"]!], ["href": "/admin/directory", "label": locale == .vi ? "Danh mục" : "Directory"],
+                   ["href": "/admin/deliveries", "label": t["deliveries"]!]]
         }
         values["me"] = ["name": viewer.account.name, "scope": viewer.actor.description]
         values["nav"] = nav

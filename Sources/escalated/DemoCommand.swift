@@ -143,7 +143,7 @@ struct DemoCommand: AsyncParsableCommand {
                     guard let link = try await store.issueLink(accountID: existing.id, purpose: .reset, logger: logger) else { continue }
                     (secret, purpose) = (link, .reset)
                 } else if try await store.account(email: email, logger: logger) == nil {
-                    (secret, purpose) = (try await store.create(name: name, email: email, locale: .vi, scope: actor, logger: logger).invitation, .invitation)
+                    (secret, purpose) = (try await store.create(name: name, email: email, locale: .vi, scope: actor, invite: false, logger: logger).invitation, .invitation)
                 } else {
                     continue
                 }

@@ -27,7 +27,7 @@ extension IntegrationTests {
                     func rows() async throws -> [String] {
                         try await TestPostgres.strings(database, """
                             SELECT kind || ' ' || recipient_kind || ':' || recipient_code || ' ' || coalesce(data->>'account_name', '-')
-                              FROM escalated.outbox WHERE kind <> 'routed' ORDER BY id
+                              FROM escalated.outbox WHERE kind NOT IN ('routed', 'invitation') ORDER BY id
                             """)
                     }
                     try await lifecycle.perform(.comment(kind: .note, text: "Ghi chú nội bộ"), issue: 1, actor: member, person: minh, logger: testLogger)

@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException, TimeoutException
@@ -227,6 +229,32 @@ def main():
         check(any("thư điện tử" in e.text for e in driver.find_elements(By.CSS_SELECTOR, ".field-error")), "a bad email is refused beside the field")
         check(driver.find_element(By.NAME, "name").get_attribute("value") == "Lê Thị Hoa", "the name typed is kept")
         shot(driver, "admin-accounts")
+        # The directory: download it, upload a broken copy (problems by line, nothing changed), then the same file (unchanged).
+        driver.get(BASE_A + "/admin/directory")
+        revision = driver.find_element(By.CSS_SELECTOR, "h1 .muted").text
+        cookie = driver.get_cookie("escalated_session")["value"]
+        request = urllib.request.Request(BASE_A + "/admin/directory.yaml", headers={"Cookie": "escalated_session=" + cookie})
+        text = urllib.request.urlopen(request).read().decode("utf-8")
+        check("units:" in text and "Lào Cai" in text, "the directory downloads as YAML")
+        folder = tempfile.mkdtemp()
+        broken = os.path.join(folder, "broken.yaml")
+        with open(broken, "w", encoding="utf-8") as f:
+            f.write(text.replace("area: ", "area: khong-co-", 1))
+        driver.find_element(By.NAME, "file").send_keys(broken)
+        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        problems = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".problems li")]
+        check(problems and all(p.startswith("directory.yaml:") for p in problems) and any("khong-co-" in p for p in problems),
+              f"a broken file is refused with its problems by line: {problems[:3]}")
+        check(driver.find_element(By.CSS_SELECTOR, "h1 .muted").text == revision, "and the directory is unchanged")
+        same = os.path.join(folder, "same.yaml")
+        with open(same, "w", encoding="utf-8") as f:
+            f.write(text)
+        driver.find_element(By.NAME, "file").send_keys(same)
+        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "main .notice, main .problem"), "the upload is answered")
+        answer = driver.find_element(By.TAG_NAME, "main").text
+        check("không có gì thay đổi" in answer, f"the same file changes nothing: {answer[:300]}")
+        shot(driver, "admin-directory")
         driver.get(BASE_A + "/admin/deliveries")
         check("Thư và webhook" in driver.find_element(By.TAG_NAME, "h1").text, "the deliveries page opens")
         driver.get(BASE_B + "/issues")
