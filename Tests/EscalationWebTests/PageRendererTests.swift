@@ -310,8 +310,9 @@ struct TemplateTags {
             set(Array(path.dropFirst()), value, in: &inner)
             dictionary[key] = inner
         }
-        for name in variables { set(name.split(separator: "."), WebFixtures.hostile, in: &values) }
-        for name in sections { set(name.split(separator: "."), open.contains(name), in: &values) }
+        // `{{.}}` (the current item of a list) names no key: it is filled through its section.
+        for name in variables where !name.split(separator: ".").isEmpty { set(name.split(separator: "."), WebFixtures.hostile, in: &values) }
+        for name in sections where !name.split(separator: ".").isEmpty { set(name.split(separator: "."), open.contains(name), in: &values) }
         return values
     }
 }
