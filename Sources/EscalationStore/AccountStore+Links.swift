@@ -17,14 +17,16 @@ extension AccountStore {
     /// Makes a new link of `purpose` for an enabled account and voids its earlier open links of
     /// that purpose. Returns the secret (for ``LinkPurpose/path(secret:)``), or nil when there is
     /// no such enabled account. The caller queues the email; nothing is sent here.
-    public func issueLink(accountID: Int64, purpose: LinkPurpose, logger: Logger) async throws -> String? {
+    /// With `voidingOthers` false the earlier links stay usable (``linkForEmail(accountID:purpose:logger:)``).
+    public func issueLink(accountID: Int64, purpose: LinkPurpose, voidingOthers: Bool = true, logger: Logger) async throws -> String? {
         let lifetime = settings.lifetime(of: purpose)
         return try await client.inTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 "SELECT id FROM escalated.accounts WHERE id = \(accountID) AND disabled_at IS NULL FOR UPDATE", logger: logger
             ).decode(Int64.self)
             guard try await rows.first(where: { _ in true }) != nil else { return nil }
-            return try await Self.insertLink(accountID: accountID, purpose: purpose, lifetime: lifetime, on: connection, logger: logger)
+            return try await Self.insertLink(accountID: accountID, purpose: purpose, lifetime: lifetime, voidingOthers: voidingOthers,
+                                             on: connection, logger: logger)
         }
     }
 
@@ -112,14 +114,7 @@ extension AccountStore {
     /// links usable (an email sent twice after a crash carries two links; setting the password
     /// voids them all). Nil when the account is disabled or gone.
     public func linkForEmail(accountID: Int64, purpose: LinkPurpose, logger: Logger) async throws -> String? {
-        let lifetime = settings.lifetime(of: purpose)
-        return try await client.inTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                "SELECT id FROM escalated.accounts WHERE id = \(accountID) AND disabled_at IS NULL FOR UPDATE", logger: logger
-            ).decode(Int64.self)
-            guard try await rows.first(where: { _ in true }) != nil else { return nil }
-            return try await Self.insertLink(accountID: accountID, purpose: purpose, lifetime: lifetime, voidingOthers: false, on: connection, logger: logger)
-        }
+        try await issueLink(accountID: accountID, purpose: purpose, voidingOthers: false, logger: logger)
     }
 
     /// Inserts a link on `connection` (inside the caller's transaction), by default after voiding
