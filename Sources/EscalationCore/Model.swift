@@ -51,6 +51,10 @@ public enum TargetKind: String, Sendable, Hashable, CaseIterable, Codable {
     /// One web account (code: its id): a recipient of messages only (invitations, resets, and a
     /// unit's messages once expanded).
     case account
+
+    /// The kinds an assignment can name (the assignments table holds no others); units and
+    /// accounts only ever receive messages.
+    public static let assignable: [TargetKind] = [.agency, .person]
 }
 
 /// Why a target received an issue.

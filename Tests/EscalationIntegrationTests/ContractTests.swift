@@ -131,7 +131,8 @@ struct ContractTests {
         for value in Severity.allCases { #expect(Components.Schemas.Severity(value).rawValue == value.rawValue) }
         for value in IssueOrigin.allCases { #expect(Components.Schemas.Issue.OriginPayload(value).rawValue == value.rawValue) }
         for value in IssueState.allCases { #expect(Components.Schemas.State(value).rawValue == value.rawValue) }
-        for value in TargetKind.allCases { #expect(Components.Schemas.Assignment.KindPayload(value).rawValue == value.rawValue) }
+        for value in TargetKind.assignable { #expect(Components.Schemas.Assignment.KindPayload(value).rawValue == value.rawValue) }
+        #expect(Set(Components.Schemas.Assignment.KindPayload.allCases.map(\.rawValue)) == Set(TargetKind.assignable.map(\.rawValue)))
         for value in AssignmentRole.allCases { #expect(Components.Schemas.Assignment.RolePayload(value).rawValue == value.rawValue) }
         #expect(Set(Components.Schemas.State.allCases.map(\.rawValue)) == Set(IssueState.allCases.map(\.rawValue)))
         // An event's payload keeps its shape, and whole numbers stay whole.
