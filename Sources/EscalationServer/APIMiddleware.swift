@@ -77,6 +77,9 @@ struct JSONErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status.code < 500 && web != nil && WebApp.owns(path: request.uri.path) {
             return web!.refusal(error.status)
+        } catch let error as APIError where error.status.code < 500 && web != nil && WebApp.owns(path: request.uri.path) {
+            // A refusal made before the web app saw the request (a body over the size limit).
+            return web!.refusal(error.status)
         } catch let error as HTTPError where error.status == .notFound {
             throw APIError(.notFound, code: "not_found",
                            message: "path: \(request.method.rawValue) \(request.uri.path) is not part of this API (see /openapi.yaml)", field: "path")

@@ -104,6 +104,9 @@ public final class WebApp: Sendable {
         web.get("/admin/directory") { request, context in try await self.directoryPage(request, context) }
         web.get("/admin/directory.yaml") { request, context in try await self.downloadDirectory(request, context) }
         web.post("/admin/directory") { request, context in try await self.uploadDirectory(request, context) }
+        web.get("/admin/tokens") { request, context in try await self.tokensPage(request, context) }
+        web.post("/admin/tokens") { request, context in try await self.createToken(request, context) }
+        web.post("/admin/tokens/:id/revoke") { request, context in try await self.revokeToken(request, context) }
         web.get("/admin/deliveries") { request, context in try await self.deliveriesPage(request, context) }
         web.post("/admin/deliveries/:id/retry") { request, context in try await self.retryDelivery(request, context) }
     }
@@ -181,7 +184,7 @@ public final class WebApp: Sendable {
         case .admin:
             nav = [["href": "/issues", "label": t["all_issues"]!], ["href": "/issues/new", "label": t["new_report"]!],
                    ["href": "/admin/accounts", "label": t["accounts"]!], ["href": "/admin/directory", "label": locale == .vi ? "Danh mục" : "Directory"],
-                   ["href": "/admin/deliveries", "label": t["deliveries"]!]]
+                   ["href": "/admin/tokens", "label": t["tokens"]!], ["href": "/admin/deliveries", "label": t["deliveries"]!]]
         }
         values["me"] = ["name": viewer.account.name, "scope": viewer.actor.description]
         values["nav"] = nav
@@ -205,6 +208,9 @@ public final class WebApp: Sendable {
     public func refusal(_ status: HTTPResponse.Status) -> Response {
         if status == .notFound { return notFound(locale: .vi) }
         let t = WebText.strings(.vi)
+        if status == .contentTooLarge {
+            return message(nil, locale: .vi, title: t["too_large"]!, text: t["too_large_help"]!, status: status)
+        }
         return message(nil, locale: .vi, title: t["invalid"]!, text: "\(status.code) \(status.reasonPhrase)", status: status)
     }
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -257,6 +258,45 @@ def main():
         shot(driver, "admin-directory")
         driver.get(BASE_A + "/admin/deliveries")
         check("Thư và webhook" in driver.find_element(By.TAG_NAME, "h1").text, "the deliveries page opens")
+        # API tokens: a bad form is answered beside its field; a token made here works on the API
+        # (it is shown once), and once revoked it is refused.
+        driver.get(BASE_A + "/admin/tokens")
+        Select(driver.find_element(By.NAME, "kind")).select_by_value("unit")
+        driver.find_element(By.NAME, "code").send_keys(unit["unit"])
+        driver.find_element(By.NAME, "days").send_keys("0")
+        driver.execute_script("document.querySelector('form.grid input[name=name]').required = false")
+        driver.find_element(By.CSS_SELECTOR, "form.grid button[type=submit]").click()
+        errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".field-error")]
+        check(len(errors) == 2 and any("1 đến 3650" in e for e in errors), f"an empty name and 0 days are refused beside their fields: {errors}")
+        check(driver.find_element(By.NAME, "code").get_attribute("value") == unit["unit"], "the code typed is kept")
+        check(not driver.find_elements(By.ID, "token-secret"), "and no token is made")
+        driver.find_element(By.NAME, "name").send_keys("Cổng dịch vụ công")
+        driver.find_element(By.NAME, "days").clear()
+        driver.find_element(By.NAME, "days").send_keys("30")
+        driver.find_element(By.CSS_SELECTOR, "form.grid button[type=submit]").click()
+        secret = driver.find_element(By.ID, "token-secret").text
+        check(secret.startswith("esc_") and len(secret) == 47, "the token is shown once")
+        row = [r for r in driver.find_elements(By.CSS_SELECTOR, "table.issues tbody tr") if "Cổng dịch vụ công" in r.text]
+        check(len(row) == 1, "and listed by its name")
+        shot(driver, "admin-tokens")
+
+        def api_status(token):
+            request = urllib.request.Request(BASE_B + "/v1/issues?limit=1", headers={"Authorization": "Bearer " + token})
+            try:
+                return urllib.request.urlopen(request).status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        check(api_status(secret) == 200, "the API answers the token (on the other daemon too)")
+        driver.get(BASE_A + "/admin/tokens")
+        check(secret not in driver.page_source, "a reload does not show the token again")
+        row = [r for r in driver.find_elements(By.CSS_SELECTOR, "table.issues tbody tr") if "Cổng dịch vụ công" in r.text][0]
+        row.find_element(By.CSS_SELECTOR, "form button").click()
+        check("thu hồi" in driver.find_element(By.CSS_SELECTOR, "main .notice").text.lower(), "revoking says so")
+        deadline = time.time() + 15
+        while api_status(secret) != 401 and time.time() < deadline:
+            time.sleep(0.5)
+        check(api_status(secret) == 401, "the revoked token is refused by the API")
         driver.get(BASE_B + "/issues")
         check(admin["name"] in driver.find_element(By.CSS_SELECTOR, "header .who").text, "the session made on A works on B")
         session = driver.get_cookie("escalated_session")
