@@ -319,10 +319,7 @@ public struct IssueStore: Sendable {
         var pageBinds = binds
         pageBinds.append(limit)
         let sql = "SELECT \(Self.columns) FROM (\(stretch)) i WHERE \(filters.joined(separator: " AND ")) ORDER BY i.due_at, i.id LIMIT $\(pageBinds.count)"
-        var rows: [Row] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: pageBinds), logger: logger) {
-            rows.append(try Self.decode(row))
-        }
+        let rows = try await read(sql, binds: pageBinds, logger: logger)
         if rows.count == limit { return rows }
         // Not full: complete when the stretch held every issue the cheap conditions match.
         var held = 0
@@ -338,6 +335,10 @@ public struct IssueStore: Sendable {
         var binds = binds
         binds.append(limit)
         let sql = "SELECT \(Self.columns) FROM escalated.issues i WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT $\(binds.count)"
+        return try await read(sql, binds: binds, logger: logger)
+    }
+
+    private func read(_ sql: String, binds: PostgresBindings, logger: Logger) async throws -> [Row] {
         var rows: [Row] = []
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
             rows.append(try Self.decode(row))
