@@ -3,12 +3,20 @@ public import EscalationStore
 import Foundation
 public import Logging
 import Metrics
+import NIOCore
 public import ServiceLifecycle
 import Synchronization
 
 /// What happened, for the open pages: one history event of an issue, or a heartbeat.
 struct LiveMessage: Sendable, Equatable {
     var event: EventFeedStore.Event?
+    /// The event as Server-Sent Events text, made once for every stream it goes to.
+    var chunk: ByteBuffer
+
+    init(event: EventFeedStore.Event?) {
+        self.event = event
+        chunk = ByteBuffer(string: event.map(WebApp.sse) ?? ": ping\n\n")
+    }
 
     static let heartbeat = LiveMessage(event: nil)
 }
@@ -37,8 +45,11 @@ public final class LiveFeed: Service, Sendable {
 
     struct Subscriber {
         var actor: Actor
-        var continuation: AsyncStream<LiveMessage>.Continuation
+        var mailbox: LiveMailbox
     }
+
+    /// Messages a stream may have waiting before it is ended (it reconnects and replays).
+    static let mailboxLimit = 2000
 
     public init(store: EventFeedStore, logger: Logger, poll: Duration = .seconds(2), heartbeat: Duration = .seconds(15)) {
         self.store = store
@@ -59,22 +70,23 @@ public final class LiveFeed: Service, Sendable {
     /// Open streams, for the metrics and tests.
     var streamCount: Int { state.withLock { $0.subscribers.count } }
 
-    /// A stream of what `actor` may see, from now on; it ends when the feed stops.
-    func subscribe(actor: Actor) -> (id: Int, messages: AsyncStream<LiveMessage>) {
-        let (stream, continuation) = AsyncStream.makeStream(of: LiveMessage.self, bufferingPolicy: .bufferingNewest(2000))
+    /// A mailbox of what `actor` may see, from now on; it closes when the feed stops. The stream
+    /// calls ``unsubscribe(_:)`` when it ends.
+    func subscribe(actor: Actor) -> (id: Int, mailbox: LiveMailbox) {
+        let mailbox = LiveMailbox(limit: Self.mailboxLimit)
         let id = state.withLock { state in
             state.nextID += 1
-            state.subscribers[state.nextID] = Subscriber(actor: actor, continuation: continuation)
+            state.subscribers[state.nextID] = Subscriber(actor: actor, mailbox: mailbox)
             return state.nextID
         }
-        continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
         Gauge(label: "escalated.web.streams").record(streamCount)
-        return (id, stream)
+        return (id, mailbox)
     }
 
     func unsubscribe(_ id: Int) {
         let removed = state.withLock { $0.subscribers.removeValue(forKey: id) }
-        removed?.continuation.finish()
+        removed?.mailbox.close()
+        Gauge(label: "escalated.web.streams").record(streamCount)
     }
 
     public func run() async throws {
@@ -87,7 +99,7 @@ public final class LiveFeed: Service, Sendable {
         let heartbeat = Task { [heartbeatEvery] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: heartbeatEvery)
-                self.broadcast(.heartbeat)
+                self.broadcast([.heartbeat])
             }
         }
         defer {
@@ -98,7 +110,7 @@ public final class LiveFeed: Service, Sendable {
                 defer { state.subscribers.removeAll() }
                 return Array(state.subscribers.values)
             }
-            for subscriber in subscribers { subscriber.continuation.finish() }
+            for subscriber in subscribers { subscriber.mailbox.close() }
         }
         wakeContinuation.yield()
         for await _ in wake.cancelOnGracefulShutdown() {
@@ -118,7 +130,7 @@ public final class LiveFeed: Service, Sendable {
                 let events = try await store.events(after: cursor.highest, missing: cursor.missingIDs, limit: 1000, logger: logger)
                 let fresh = cursor.advance(with: events)
                 state.withLock { $0.cursor = cursor }
-                for event in fresh { broadcast(LiveMessage(event: event)) }
+                broadcast(fresh.map(LiveMessage.init(event:)))
                 if events.count < 1000 { break }
             }
         } catch {
@@ -126,14 +138,17 @@ public final class LiveFeed: Service, Sendable {
         }
     }
 
-    private func broadcast(_ message: LiveMessage) {
-        let targets = state.withLock { state in
-            state.subscribers.values.filter { message.event?.isVisible(to: $0.actor) ?? true }.map(\.continuation)
-        }
-        for continuation in targets {
-            // A stream too far behind to buffer more ends: the browser reconnects with its
+    /// Hands each stream, in one post, the messages its viewer may see.
+    private func broadcast(_ messages: [LiveMessage]) {
+        guard !messages.isEmpty else { return }
+        let targets = state.withLock { state in state.subscribers.map { ($0.key, $0.value) } }
+        var ended: [Int] = []
+        for (id, subscriber) in targets {
+            let visible = messages.filter { $0.event?.isVisible(to: subscriber.actor) ?? true }
+            // A stream too far behind to hold more ends: the browser reconnects with its
             // Last-Event-ID and replays what it missed from the table (or reloads), never skipping.
-            if case .dropped = continuation.yield(message) { continuation.finish() }
+            if !subscriber.mailbox.post(visible) { ended.append(id) }
         }
+        for id in ended { unsubscribe(id) }
     }
 }

@@ -25,7 +25,7 @@ extension WebApp {
         let resume = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
             ?? request.uri.queryParameters["after"].flatMap { Int64(String($0)) }
         // Subscribe before reading what was missed, so nothing falls between the two.
-        let (_, messages) = live.subscribe(actor: viewer.actor)
+        let (subscription, mailbox) = live.subscribe(actor: viewer.actor)
         let feed = live
         let store = EventFeedStore(client: client)
         let sessions = self.sessions
@@ -52,19 +52,25 @@ extension WebApp {
                 }
             }
             // Graceful shutdown ends the stream, so the server's drain does not wait on it.
-            for await message in messages.cancelOnGracefulShutdown() {
-                guard let event = message.event else {
-                    // Each heartbeat also checks the session: a stream ends with its session.
-                    guard (try? await sessions.authenticate(secret, logger: logger)) != nil else { break }
-                    try await writer.write(ByteBuffer(string: ": ping\n\n"))
-                    continue
+            // What waits is written as one buffer: a stream that fell behind catches up in one write.
+            defer { feed.unsubscribe(subscription) }
+            var buffer = ByteBuffer()
+            batches: for await batch in mailbox.batches.cancelOnGracefulShutdown() {
+                buffer.clear()
+                for message in batch {
+                    guard let event = message.event else {
+                        // Each heartbeat also checks the session: a stream ends with its session.
+                        guard (try? await sessions.authenticate(secret, logger: logger)) != nil else { break batches }
+                        buffer.writeImmutableBuffer(message.chunk)
+                        continue
+                    }
+                    if event.id <= highest, sent.contains(event.id) { continue }
+                    buffer.writeImmutableBuffer(message.chunk)
+                    if sent.count < 10_000 { sent.insert(event.id) }
+                    highest = max(highest, event.id)
                 }
-                if event.id <= highest, sent.contains(event.id) { continue }
-                try await writer.write(ByteBuffer(string: Self.sse(event)))
-                if sent.count < 10_000 { sent.insert(event.id) }
-                highest = max(highest, event.id)
+                if buffer.readableBytes > 0 { try await writer.write(buffer) }
             }
-            _ = feed
             try await writer.finish(nil)
         })
     }
