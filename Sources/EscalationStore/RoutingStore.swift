@@ -11,6 +11,13 @@ public final class RoutingTableCache: Sendable {
         public var table: RoutingTable
         public var policy: EscalationPolicy
         public var directory: Directory
+        /// The directory's names by code, in NFC (built once per revision: pages name things on every request).
+        public var names: DirectoryNames
+
+        /// Wording for `locale` in the directory's time zone, with its names.
+        public func wording(_ locale: PersonLocale) -> Wording {
+            Wording(locale: locale, timeZone: directory.timeZone, names: names)
+        }
     }
 
     private let state = Mutex<(revision: Int64, compiled: Compiled, at: ContinuousClock.Instant)?>(nil)
@@ -28,7 +35,7 @@ public final class RoutingTableCache: Sendable {
         }
         let loaded = try await DirectoryStore.load(connection: connection, logger: logger)
         let compiled = Compiled(table: RoutingTable(directory: loaded.directory), policy: EscalationPolicy(directory: loaded.directory, now: Date()),
-                                directory: loaded.directory)
+                                directory: loaded.directory, names: DirectoryNames(directory: loaded.directory))
         state.withLock { $0 = (loaded.revision, compiled, .now) }
         logger.info("directory compiled", metadata: ["directory.revision": "\(loaded.revision)"])
         return compiled

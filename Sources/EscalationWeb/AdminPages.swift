@@ -24,8 +24,7 @@ extension WebApp {
     func renderAccounts(viewer: Viewer, form: [String: String], errors: [String: String], link: String?, status: HTTPResponse.Status,
                         notice: String? = nil) async throws -> Response {
         let t = WebText.strings(viewer.locale)
-        let directory = try await directory().directory
-        let wording = Wording(locale: viewer.locale, directory: directory)
+        let wording = try await directory().wording(viewer.locale)
         var values = layout(viewer, locale: viewer.locale, title: t["accounts"]!)
         values["accounts"] = try await accounts.list(logger: logger).map { account -> [String: Any] in
             [
@@ -105,7 +104,7 @@ extension WebApp {
         let viewer = try await requireAdmin(request)
         let t = WebText.strings(viewer.locale)
         let dead = request.uri.queryParameters["state"] == "dead"
-        let wording = Wording(locale: viewer.locale, directory: try await directory().directory)
+        let wording = try await directory().wording(viewer.locale)
         var values = layout(viewer, locale: viewer.locale, title: t["deliveries"]!)
         values["dead"] = dead
         values["rows"] = try await deliveries.list(state: dead ? "dead" : nil, before: nil, limit: 200, logger: logger).map { d -> [String: Any] in

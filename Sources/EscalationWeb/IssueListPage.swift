@@ -96,7 +96,7 @@ extension WebApp {
         let viewer = try await requireViewer(request)
         let compiled = try await directory()
         let directory = compiled.directory
-        let wording = Wording(locale: viewer.locale, directory: directory)
+        let wording = compiled.wording(viewer.locale)
         // Read from the raw query: a "+" is a space and "%2B" a plus, which decoded parameters can no longer tell apart.
         let parameters = (try? FormFields.parse(request.uri.query ?? "").values) ?? [:]
         var query = Self.readListQuery(parameters, pageSize: configuration.pageSize, directory: directory, locale: viewer.locale)
@@ -155,11 +155,11 @@ extension WebApp {
             "urgent": issue.severity == .urgent,
             "severity": wording.severity(issue.severity),
             "level": issue.escalation.level > 0 ? "\(issue.escalation.level)" as Any : false,
-            "received": wording.dateTime(issue.createdAt),
         ]
         let time = timeText(issue, wording: wording, policy: policy, now: now)
         row["time"] = time.text
         row["overdue"] = time.overdue
+        row["row_class"] = [time.overdue ? "late" : nil, issue.severity == .urgent ? "urgent" : nil].compactMap { $0 }.joined(separator: " ")
         return row
     }
 

@@ -34,7 +34,7 @@ extension WebApp {
             return notFound(locale: viewer.locale, viewer: viewer)
         }
         let compiled = try await directory()
-        let wording = Wording(locale: viewer.locale, directory: compiled.directory)
+        let wording = compiled.wording(viewer.locale)
         let t = WebText.strings(viewer.locale)
         let now = Date()
         var values = layout(viewer, locale: viewer.locale, title: "#\(issue.id) \(issue.title)")

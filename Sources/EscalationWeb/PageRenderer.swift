@@ -10,7 +10,10 @@ import NIOCore
 /// (`web/static/`), and how a page becomes a response: every value HTML-escaped by Mustache's
 /// `{{...}}` (no template uses the unescaped form), the security headers on every answer.
 struct PageRenderer: Sendable {
-    private let library: MustacheLibrary
+    /// The pages once per language: each `{{t.KEY}}` of a template is replaced, when the pages are
+    /// loaded, by that language's text (``WebText``), escaped as Mustache would escape it. The words
+    /// of a page cost nothing per request, and a page has far fewer tags to look up.
+    private let libraries: [PersonLocale: MustacheLibrary]
     /// Static files by name, with their content type and a version (a hash of the bytes) that
     /// goes in their URL, so browsers may keep them for a long time and still see a new release.
     let assets: [String: Asset]
@@ -25,13 +28,18 @@ struct PageRenderer: Sendable {
     static let pages = ["sign-in", "password", "forgot", "issues", "issue", "report", "message", "accounts", "deliveries", "directory"]
 
     static func bundled() throws -> PageRenderer {
-        var library = MustacheLibrary()
-        for file in EmbeddedPages.files {
-            guard let data = Data(base64Encoded: file.base64) else { continue }
-            try library.register(String(decoding: data, as: UTF8.self), named: String(file.name.dropLast(".mustache".count)))
-        }
-        for page in pages where library.getTemplate(named: page) == nil {
-            throw MissingPage(name: page)
+        var libraries: [PersonLocale: MustacheLibrary] = [:]
+        for locale in PersonLocale.allCases {
+            var library = MustacheLibrary()
+            for file in EmbeddedPages.files {
+                guard let data = Data(base64Encoded: file.base64) else { continue }
+                let source = withWords(String(decoding: data, as: UTF8.self), WebText.strings(locale))
+                try library.register(source, named: String(file.name.dropLast(".mustache".count)))
+            }
+            for page in pages where library.getTemplate(named: page) == nil {
+                throw MissingPage(name: page)
+            }
+            libraries[locale] = library
         }
         var assets: [String: Asset] = [:]
         for (files, type) in [(EmbeddedStyles.files, "text/css; charset=utf-8"), (EmbeddedScripts.files, "text/javascript; charset=utf-8")] {
@@ -41,12 +49,37 @@ struct PageRenderer: Sendable {
                 assets[file.name] = Asset(bytes: ByteBuffer(bytes: data), contentType: type, version: digest)
             }
         }
-        return PageRenderer(library: library, assets: assets)
+        return PageRenderer(libraries: libraries, assets: assets)
     }
 
-    private init(library: MustacheLibrary, assets: [String: Asset]) {
-        self.library = library
+    private init(libraries: [PersonLocale: MustacheLibrary], assets: [String: Asset]) {
+        self.libraries = libraries
         self.assets = assets
+    }
+
+    /// `template` with each `{{t.KEY}}` (a plain variable tag naming a key of `words`) replaced by
+    /// the key's text, HTML-escaped; other tags, and keys `words` lacks, are left to Mustache.
+    static func withWords(_ template: String, _ words: [String: String]) -> String {
+        template.replacing(/\{\{\s*t\.([A-Za-z0-9_]+)\s*\}\}/) { match in
+            words[String(match.output.1)].map(escape) ?? String(match.output.0)
+        }
+    }
+
+    /// HTML escaping, as Mustache's `{{...}}` does it.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     struct MissingPage: Error, CustomStringConvertible {
@@ -64,7 +97,8 @@ struct PageRenderer: Sendable {
         var all = values
         all["css"] = assetURL("app.css")
         all["js"] = assetURL("live.js")
-        let html = library.render(all, withTemplate: page) ?? "<!doctype html><title>escalated</title><p>page \(page) missing</p>"
+        let locale: PersonLocale = (values["t"] as? [String: String])?["lang"] == "en" ? .en : .vi
+        let html = libraries[locale]?.render(all, withTemplate: page) ?? "<!doctype html><title>escalated</title><p>page \(page) missing</p>"
         return Self.html(html, status: status)
     }
 

@@ -14,8 +14,9 @@ extension WebApp {
     }
 
     func renderReport(viewer: Viewer, values form: [String: String], errors: [String: String], status: HTTPResponse.Status) async throws -> Response {
-        let directory = try await directory().directory
-        let wording = Wording(locale: viewer.locale, directory: directory)
+        let compiled = try await directory()
+        let directory = compiled.directory
+        let wording = compiled.wording(viewer.locale)
         let t = WebText.strings(viewer.locale)
         var values = layout(viewer, locale: viewer.locale, title: t["new_report"]!)
         values["v"] = form

@@ -18,7 +18,7 @@ extension WebApp {
     func renderTokens(viewer: Viewer, form: [String: String], errors: [String: String], secret: String?, status: HTTPResponse.Status,
                       notice: String? = nil) async throws -> Response {
         let t = WebText.strings(viewer.locale)
-        let wording = Wording(locale: viewer.locale, directory: try await directory().directory)
+        let wording = try await directory().wording(viewer.locale)
         let store = TokenStore(client: client)
         let now = Date()
         var values = layout(viewer, locale: viewer.locale, title: t["tokens"]!)

@@ -27,6 +27,19 @@ struct PageRendererTests {
         }
     }
 
+    @Test("The words of a page are put in when the pages load, escaped; other tags are left to Mustache")
+    func wordsAtLoad() async throws {
+        let words = ["x": "<b>\"Đ'&", "y": "Gửi"]
+        #expect(PageRenderer.withWords("a {{t.x}} b {{ t.y }}.", words) == "a &lt;b&gt;&quot;Đ&#39;&amp; b Gửi.")
+        #expect(PageRenderer.withWords("{{#t.x}}1{{/t.x}}{{^t.y}}2{{/t.y}}{{t.missing}}{{tx}}{{name}}", words)
+                == "{{#t.x}}1{{/t.x}}{{^t.y}}2{{/t.y}}{{t.missing}}{{tx}}{{name}}")
+        let english = try await WebFixtures.body(renderer.render("sign-in", ["t": WebText.en, "page_title": "Sign in"]))
+        let vietnamese = try await WebFixtures.body(renderer.render("sign-in", ["t": WebText.vi, "page_title": "Đăng nhập"]))
+        #expect(english.contains(#"<html lang="en">"#) && english.contains(WebText.en["password"]!) && !english.contains(WebText.vi["password"]!))
+        #expect(vietnamese.contains(WebText.vi["password"]!) && !vietnamese.contains(WebText.en["password"]!))
+        #expect(!english.contains("{{") && !vietnamese.contains("{{"))
+    }
+
     @Test("Every page the renderer needs has its file in web/pages")
     func filesOfPages() throws {
         let files = Set(try WebFixtures.repositoryFiles(in: "web/pages", suffix: ".mustache").map { String($0.dropLast(".mustache".count)) })

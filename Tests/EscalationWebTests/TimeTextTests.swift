@@ -86,11 +86,12 @@ struct TimeTextTests {
         #expect(row["urgent"] as? Bool == true)
         #expect(row["severity"] as? String == "Khẩn")
         #expect(row["level"] as? String == "2")
-        #expect(row["received"] as? String == "30/11/2026 07:53")
         #expect(row["time"] as? String == "quá hạn 1 giờ")
         #expect(row["overdue"] as? Bool == true)
+        #expect(row["row_class"] as? String == "late urgent")
         let first = WebApp.row(WebFixtures.issue(id: 43, dueAt: nil, level: 0), wording: wording, policy: policy, now: now)
         #expect(first["level"] as? Bool == false, "level 0 shows nothing")
         #expect(first["time"] as? String == "" && first["overdue"] as? Bool == false)
+        #expect(first["row_class"] as? String == (WebFixtures.issue(id: 43, dueAt: nil, level: 0).severity == .urgent ? "urgent" : ""))
     }
 }
