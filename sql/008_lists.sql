@@ -13,3 +13,7 @@ CREATE INDEX issues_sector_due ON escalated.issues (sector_code, due_at, id) WHE
 
 -- Open issues of one state, newest first (a state filter's order).
 CREATE INDEX issues_state_due ON escalated.issues (state, id) WHERE due_at IS NOT NULL;
+
+-- Each issue's responsible agency (an agency's inbox asks, for every open issue it walks, whether
+-- the agency is responsible for it): small, and answered from the index alone.
+CREATE INDEX assignments_responsible ON escalated.assignments (issue_id, target_code) WHERE target_kind = 'agency' AND role = 'agency';
