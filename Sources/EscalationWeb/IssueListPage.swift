@@ -34,7 +34,8 @@ extension WebApp {
             query.form["state"] = state
         }
         query.filter.openOnly = query.view == "open"
-        query.filter.sort = query.filter.openOnly ? .due : .newest
+        // Open issues by deadline (the inbox's order, on its index), others newest first.
+        query.filter.sort = query.filter.openOnly || [.routed, .acknowledged, .reopened].contains(query.filter.state) ? .due : .newest
         if let unit = value("unit") {
             if directory.units.contains(where: { $0.code == unit }) { query.filter.unit = unit } else { query.errors["unit"] = invalid }
             query.form["unit"] = unit
@@ -119,7 +120,7 @@ extension WebApp {
         values["rows"] = items.map { Self.row($0, wording: wording, policy: compiled.policy, now: now) }
         values["empty"] = items.isEmpty
         values["live_scope"] = "list"
-        values["last_event"] = "\(live.latestID)"
+        values["last_event"] = "\(try await live.latestID())"
         if let next = page?.next {
             let cursor = next.sort == .due ? "d.\(next.dueMicros).\(next.id)" : "n.\(next.id)"
             values["next_href"] = "/issues?" + Self.queryString(query, extra: [("after", cursor)])

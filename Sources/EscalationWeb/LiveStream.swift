@@ -26,6 +26,10 @@ extension WebApp {
             ?? request.uri.queryParameters["after"].flatMap { Int64(String($0)) }
         // Subscribe before reading what was missed, so nothing falls between the two.
         let (subscription, mailbox) = live.subscribe(actor: viewer.actor)
+        do { try await live.prime() } catch {
+            live.unsubscribe(subscription)
+            throw error
+        }
         let feed = live
         let store = EventFeedStore(client: client)
         let sessions = self.sessions

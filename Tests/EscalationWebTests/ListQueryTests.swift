@@ -38,6 +38,14 @@ struct ListQueryTests {
         #expect(read(["view": "everything"]).view == "open")
     }
 
+    @Test("An open state lists by deadline, as the inbox does; the others newest first", arguments: [
+        ("routed", IssueSort.due), ("acknowledged", .due), ("reopened", .due), ("unroutable", .newest), ("resolved", .newest), ("closed", .newest), ("reported", .newest),
+    ])
+    func stateOrder(state: String, sort: IssueSort) {
+        let query = read(["state": state])
+        #expect(query.filter.state?.rawValue == state && query.filter.sort == sort)
+    }
+
     @Test("state=resolved: view all, that state, newest first")
     func state() {
         let query = read(["state": "resolved"])
@@ -135,7 +143,9 @@ struct ListQueryTests {
         let open = read(["after": "d.1796058000000000.42"])
         #expect(open.filter.cursor == IssueCursor(sort: .due, dueMicros: 1_796_058_000_000_000, id: 42))
         #expect(read(["view": "all", "after": "d.1796058000000000.42"]).filter.cursor == nil)
-        #expect(read(["state": "routed", "after": "d.1796058000000000.42"]).filter.cursor == nil)
+        #expect(read(["state": "resolved", "after": "d.1796058000000000.42"]).filter.cursor == nil)
+        #expect(read(["state": "routed", "after": "d.1796058000000000.42"]).filter.cursor == IssueCursor(sort: .due, dueMicros: 1_796_058_000_000_000, id: 42),
+                "an open state lists by deadline")
     }
 
     @Test("after=n.ID is read for the newest-first order only")
