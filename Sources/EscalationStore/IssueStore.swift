@@ -230,7 +230,10 @@ public struct IssueStore: Sendable {
         if let unit = filter.unit { add({ "i.unit_code = $\($0)" }, unit) }
         if let area = filter.area { add({ "i.unit_code IN (SELECT code FROM escalated.units WHERE area_code = $\($0))" }, area) }
         if let sector = filter.sector { add({ "i.sector_code = $\($0)" }, sector) }
-        if let state = filter.state { add({ "i.state = $\($0)" }, state.rawValue) }
+        // In deadline order a state is tried on the deadline index's walk (every issue on it is
+        // open, most of them in the one state), not planned with it: the planner, taking the state
+        // and the deadline as independent, would read and sort every overdue issue instead.
+        if let state = filter.state { add({ "i.state = $\($0)" }, state.rawValue, costly: filter.sort == .due) }
         if let since = filter.since { add({ "i.created_at >= $\($0)" }, since) }
         for word in (filter.words ?? "").split(whereSeparator: \.isWhitespace).prefix(8) {
             // ILIKE with the pattern's own wildcards escaped: the word matches as typed.

@@ -55,6 +55,8 @@ extension IntegrationTests {
                     ("overdue", IssueFilter(openOnly: true, overdue: true, sort: .due)),
                     ("area", IssueFilter(area: "north", openOnly: true, sort: .due)),
                     ("agency filter", IssueFilter(agency: "land-dept", sort: .due)),
+                    ("a state, overdue", IssueFilter(state: .routed, overdue: true, sort: .due)),
+                    ("a state", IssueFilter(state: .acknowledged, sort: .due)),
                     ("everything", IssueFilter(sort: .due)),
                 ]
                 var nonEmpty = 0
