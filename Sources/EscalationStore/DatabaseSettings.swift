@@ -95,8 +95,11 @@ public struct DatabaseSettings: Sendable, CustomStringConvertible {
         // backend) took tens of milliseconds of a request's latency in the intake benchmark.
         // No parallel workers: a page of 50 rows never gains from them, and starting two took most
         // of a list's time (an inbox among a million issues: 49 ms with workers, 5.5 ms without).
+        // Random reads priced near sequential ones (random_page_cost 1.1, the usual setting for SSDs
+        // and cached data): at 4 the planner read and sorted 56,000 overdue issues by bitmap rather
+        // than walk the deadline index for 2,000 (207 ms against 6 ms).
         config.options.additionalStartupParameters = [("application_name", applicationName), ("jit", "off"),
-                                                      ("max_parallel_workers_per_gather", "0")]
+                                                      ("max_parallel_workers_per_gather", "0"), ("random_page_cost", "1.1")]
         config.options.maximumConnections = maximumConnections
         config.options.connectTimeout = .seconds(5)
         return config
