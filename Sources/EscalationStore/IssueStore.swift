@@ -337,7 +337,9 @@ public struct IssueStore: Sendable {
     private func page(_ conditions: [String], binds: PostgresBindings, order: String, limit: Int, logger: Logger) async throws -> [Row] {
         var binds = binds
         binds.append(limit)
-        let sql = "SELECT \(Self.columns) FROM escalated.issues i WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT $\(binds.count)"
+        // No condition at all (a supervisor's every issue): every row.
+        let condition = conditions.isEmpty ? "true" : conditions.joined(separator: " AND ")
+        let sql = "SELECT \(Self.columns) FROM escalated.issues i WHERE \(condition) ORDER BY \(order) LIMIT $\(binds.count)"
         return try await read(sql, binds: binds, logger: logger)
     }
 

@@ -58,6 +58,8 @@ extension IntegrationTests {
                     ("a state, overdue", IssueFilter(state: .routed, overdue: true, sort: .due)),
                     ("a state", IssueFilter(state: .acknowledged, sort: .due)),
                     ("everything", IssueFilter(sort: .due)),
+                    ("everything, newest first", IssueFilter(sort: .newest)),
+                    ("a closed state, newest first", IssueFilter(state: .closed, sort: .newest)),
                 ]
                 var nonEmpty = 0
                 for scope in scopes {
