@@ -58,13 +58,7 @@ extension WebApp {
             errors["email"] = viewer.locale == .vi ? "Địa chỉ thư điện tử không hợp lệ." : error.message.capitalizedFirst
         }
         do { locale = try AccountText.locale(fields["locale"]) } catch { errors["locale"] = t["invalid"]! }
-        let kind = fields["kind"] ?? ""
-        let code = fields.text("code")
-        do {
-            scope = try Actor.parse(code.map { "\(kind):\($0)" } ?? kind, field: "code")
-        } catch {
-            errors["code"] = viewer.locale == .vi ? "Phạm vi phải là một mã trong danh mục (đơn vị, cơ quan hoặc người)." : error.message.capitalizedFirst
-        }
+        scope = Self.scopeField(fields, locale: viewer.locale, errors: &errors)
         guard errors.isEmpty, let scope else {
             return try await renderAccounts(viewer: viewer, form: form, errors: errors, link: nil, status: .badRequest)
         }
@@ -78,6 +72,17 @@ extension WebApp {
             case .duplicateEmail: errors["email"] = viewer.locale == .vi ? "Đã có tài khoản dùng địa chỉ này." : "Another account has this email."
             }
             return try await renderAccounts(viewer: viewer, form: form, errors: errors, link: nil, status: .badRequest)
+        }
+    }
+
+    /// The scope a form names by its `kind` and `code` fields, or nil with the message beside `code`.
+    static func scopeField(_ fields: FormFields, locale: PersonLocale, errors: inout [String: String]) -> Actor? {
+        let kind = fields["kind"] ?? ""
+        do {
+            return try Actor.parse(fields.text("code").map { "\(kind):\($0)" } ?? kind, field: "code")
+        } catch {
+            errors["code"] = locale == .vi ? "Phạm vi phải là một mã trong danh mục (đơn vị, cơ quan hoặc người)." : error.message.capitalizedFirst
+            return nil
         }
     }
 

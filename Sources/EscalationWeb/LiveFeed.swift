@@ -143,8 +143,7 @@ public final class LiveFeed: Service, Sendable {
             }
             if idle { return }
             guard var cursor = state.withLock({ $0.cursor }) else {
-                let start = try await store.latestID(logger: logger)
-                state.withLock { $0.cursor = $0.cursor ?? FeedCursor(highest: start) }
+                try await prime()
                 return
             }
             while true {

@@ -35,9 +35,13 @@ extension WebApp {
         if let notice { values["notice"] = notice }
         if let error { values["error"] = error }
         var response = pages.render("sign-in", values, status: status)
-        response.setCookie(Cookie(name: Self.signInCookie, value: secret, maxAge: 3600, path: "/",
-                                  secure: configuration.secureCookies, httpOnly: true, sameSite: .lax))
+        response.setCookie(signInFormCookie(secret, maxAge: 3600))
         return response
+    }
+
+    /// The cookie behind the sign-in and forgot-password forms' CSRF tokens (empty with maxAge 0: gone).
+    func signInFormCookie(_ value: String, maxAge: Int) -> Cookie {
+        Cookie(name: Self.signInCookie, value: value, maxAge: maxAge, path: "/", secure: configuration.secureCookies, httpOnly: true, sameSite: .lax)
     }
 
     // MARK: Forgotten passwords
@@ -54,8 +58,7 @@ extension WebApp {
         if let notice { values["notice"] = notice } else { values["show_form"] = true }
         if let error { values["error"] = error }
         var response = pages.render("forgot", values, status: status)
-        response.setCookie(Cookie(name: Self.signInCookie, value: secret, maxAge: 3600, path: "/",
-                                  secure: configuration.secureCookies, httpOnly: true, sameSite: .lax))
+        response.setCookie(signInFormCookie(secret, maxAge: 3600))
         return response
     }
 
@@ -95,7 +98,7 @@ extension WebApp {
             let maxAge = Int(configuration.accounts.session.absolute.timeInterval)
             return PageRenderer.redirect(next, cookies: [
                 sessionCookie(secret, maxAge: maxAge),
-                Cookie(name: Self.signInCookie, value: "", maxAge: 0, path: "/", secure: configuration.secureCookies, httpOnly: true, sameSite: .lax),
+                signInFormCookie("", maxAge: 0),
             ])
         } catch let error as AccountStore.SignInError {
             let message: String

@@ -51,13 +51,7 @@ extension WebApp {
         var errors: [String: String] = [:]
         var name = ""
         do { name = try TokenText.name(fields["name"] ?? "") } catch { errors["name"] = Self.fieldMessage(error, locale: viewer.locale) }
-        var scope: Actor?
-        let kind = fields["kind"] ?? ""
-        do {
-            scope = try Actor.parse(fields.text("code").map { "\(kind):\($0)" } ?? kind, field: "code")
-        } catch {
-            errors["code"] = vi ? "Phạm vi phải là một mã trong danh mục (đơn vị, cơ quan hoặc người)." : error.message.capitalizedFirst
-        }
+        let scope = Self.scopeField(fields, locale: viewer.locale, errors: &errors)
         var expires: Date?
         if let days = fields.text("days") {
             if let number = Int(days), (1...3650).contains(number) {
