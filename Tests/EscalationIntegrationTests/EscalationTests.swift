@@ -139,8 +139,15 @@ extension IntegrationTests {
                     SELECT count(*) FROM escalated.events a JOIN escalated.events e ON e.issue_id = a.issue_id
                      WHERE a.kind = 'acknowledged' AND e.kind = 'escalated' AND e.id > a.id
                     """) == 0)
-                // An escalation recorded before the acknowledgement stays, at most level 1 and its reminder.
-                #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.escalations WHERE level > 1 OR clock <> 'acknowledge'") == 0)
+                // An escalation recorded before the acknowledgement stays; every one of them was due
+                // when its issue was acknowledged, on the acknowledgement clock. (Which levels that
+                // is depends on how fast 100 acknowledgements commit on this machine: level 2 falls
+                // 2 s after the deadline, so a loaded host may reach it, and that is correct.)
+                #expect(try await TestPostgres.scalar(settings, """
+                    SELECT count(*) FROM escalated.escalations x
+                      JOIN escalated.events a ON a.issue_id = x.issue_id AND a.kind = 'acknowledged'
+                     WHERE x.clock <> 'acknowledge' OR x.due_at > a.at
+                    """) == 0)
                 // The resolution clock now runs: the next step climbs above what fired.
                 #expect(try await TestPostgres.scalar(settings, """
                     SELECT count(*) FROM escalated.issues
@@ -148,7 +155,11 @@ extension IntegrationTests {
                        AND abs(extract(epoch FROM next_escalation_at - resolve_due_at) - CASE escalation_level WHEN 0 THEN 0 ELSE 2 END) < 0.000002
                     """) == 100)
                 let escalated = try await TestPostgres.scalar(settings, "SELECT count(DISTINCT issue_id) FROM escalated.escalations")
-                print("acknowledgement race: \(escalated) of 100 escalated before their acknowledgement, \(100 - escalated) acknowledged in time")
+                let top = try await TestPostgres.scalar(settings, "SELECT coalesce(max(level), 0) FROM escalated.escalations")
+                let span = try await TestPostgres.scalar(settings, """
+                    SELECT (extract(epoch FROM max(at) - min(at)) * 1000)::int8 FROM escalated.events WHERE kind = 'acknowledged'
+                    """)
+                print("acknowledgement race: \(escalated) of 100 escalated before their acknowledgement (up to level \(top)), \(100 - escalated) acknowledged in time; the 100 acknowledgements committed over \(span) ms")
             }
         }
 
