@@ -117,7 +117,7 @@ public struct TestHooks: Sendable, Equatable {
     public var routerHoldAfterClaim: Duration?
     /// ESCALATED_TEST_HOLD_ESCALATION: the escalator keeps each batch's transaction open this long after claiming.
     public var escalatorHoldAfterClaim: Duration?
-    /// ESCALATED_TEST_HOLD_DELIVERY: the deliverer waits this long after sending, before recording the outcomes.
+    /// ESCALATED_TEST_HOLD_DELIVERY: the deliverer waits this long after each send, before recording its outcome.
     public var delivererHoldAfterSend: Duration?
 
     public init() {}

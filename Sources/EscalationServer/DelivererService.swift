@@ -32,8 +32,10 @@ public struct DelivererConfiguration: Sendable {
     public var webhook: WebhookSettings?
     /// Where links in messages point: the API's base URL.
     public var publicURL: String = "http://127.0.0.1:8080"
-    /// Rows leased per round, and sent at once.
+    /// Rows leased per round.
     public var batchSize: Int = 50
+    /// Messages sent at once. A send holds its place until its outcome is recorded, so this is
+    /// also the most messages one crash can repeat.
     public var concurrency: Int = 8
     /// How long a lease lasts; a sender that has not recorded an outcome by then has lost the row.
     public var leaseSeconds: Int = 120
@@ -109,27 +111,38 @@ public final class DelivererService: Service {
             let compiled = try await client.withConnection { connection in
                 try await self.cache.compiled(revision: first.revision, connection: connection, logger: self.logger)
             }
-            // Send with bounded concurrency, then record every outcome in one statement (one
-            // commit per batch, not per message). A crash before it leaves the batch leased: its
-            // messages go out again when the lease runs out, each at most once more.
-            let outcomes = await withTaskGroup(of: DeliveryStore.Outcome?.self) { group in
-                var running = 0
-                var outcomes: [DeliveryStore.Outcome] = []
-                for row in leased {
-                    if running >= configuration.concurrency, let next = await group.next() {
-                        running -= 1
-                        if let next { outcomes.append(next) }
+            // Each outcome is recorded as soon as its send completes, group-committed with the
+            // others that complete meanwhile (OutcomeRecorder). A send keeps its slot until its
+            // outcome has committed, so a crash repeats at most `concurrency` messages: those sent
+            // or being sent and not yet recorded. The rest of the batch stays leased, unsent, and
+            // comes due again when the lease runs out.
+            let recorder = OutcomeRecorder(store: store, logger: logger)
+            let hold = hooks.delivererHoldAfterSend
+            let directory = compiled.directory
+            let concurrency = max(1, configuration.concurrency)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await recorder.run() }
+                await withTaskGroup(of: Void.self) { sends in
+                    var running = 0
+                    for row in leased {
+                        if running >= concurrency {
+                            await sends.next()
+                            running -= 1
+                        }
+                        if await recorder.failed { break }
+                        sends.addTask {
+                            guard let outcome = await self.deliver(row, directory: directory) else { return }
+                            if let hold { try? await Task.sleep(for: hold) }
+                            await recorder.record(outcome)
+                        }
+                        running += 1
                     }
-                    group.addTask { await self.deliver(row, directory: compiled.directory) }
-                    running += 1
                 }
-                for await next in group { if let next { outcomes.append(next) } }
-                return outcomes
+                await recorder.close()
             }
-            if let hold = hooks.delivererHoldAfterSend { try? await Task.sleep(for: hold) }
-            let recorded = try await store.record(outcomes, logger: logger)
-            for outcome in outcomes where !recorded.contains(outcome.id) {
-                logger.warning("a delivery's lease ran out before its outcome was recorded; it may go out once more", metadata: ["delivery.id": "\(outcome.id)"])
+            if await recorder.failed {
+                try? await Task.sleep(for: .milliseconds(500))
+                return false
             }
             return leased.count == configuration.batchSize
         } catch {
