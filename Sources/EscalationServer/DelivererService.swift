@@ -34,9 +34,19 @@ public struct DelivererConfiguration: Sendable {
     public var publicURL: String = "http://127.0.0.1:8080"
     /// Rows leased per round.
     public var batchSize: Int = 50
-    /// Messages sent at once. A send holds its place until its outcome is recorded, so this is
-    /// also the most messages one crash can repeat.
+    /// Messages being sent at once (SMTP sessions or webhook posts).
     public var concurrency: Int = 8
+    /// The most messages in flight: a send started and its outcome not yet committed (being sent,
+    /// or sent and waiting for the group commit). Only these can go out again after a crash, so
+    /// this is the most one crash repeats. Three times `concurrency`: `concurrency` being sent,
+    /// as many gathering for the next statement and as many in the statement committing, so that
+    /// sends go on while a commit waits for its flush.
+    public var inFlightLimit: Int = 24
+    /// Outcomes one statement waits for while other sends are still completing (it waits for
+    /// none when no other send is running, and at most `recordGatherTime`).
+    public var recordGather: Int = 8
+    /// The longest the first outcome of a statement waits for the others.
+    public var recordGatherTime: Duration = .milliseconds(10)
     /// How long a lease lasts; a sender that has not recorded an outcome by then has lost the row.
     public var leaseSeconds: Int = 120
     public var retry = RetryPolicy()
@@ -112,11 +122,13 @@ public final class DelivererService: Service {
                 try await self.cache.compiled(revision: first.revision, connection: connection, logger: self.logger)
             }
             // Each outcome is recorded as soon as its send completes, group-committed with the
-            // others that complete meanwhile (OutcomeRecorder). A send keeps its slot until its
-            // outcome has committed, so a crash repeats at most `concurrency` messages: those sent
-            // or being sent and not yet recorded. The rest of the batch stays leased, unsent, and
-            // comes due again when the lease runs out.
-            let recorder = OutcomeRecorder(store: store, logger: logger)
+            // others that complete meanwhile (OutcomeRecorder). At most `concurrency` sends run at
+            // once; a send frees its place when it completes, but a new one starts only while
+            // fewer than `inFlightLimit` messages are in flight (being sent, or sent and not yet
+            // committed): the most one crash can repeat. The rest of the batch stays leased,
+            // unsent, and comes due again when the lease runs out.
+            let recorder = OutcomeRecorder(store: store, limit: configuration.inFlightLimit, gatherCount: configuration.recordGather,
+                                           gatherTime: configuration.recordGatherTime, logger: logger)
             let hold = hooks.delivererHoldAfterSend
             let directory = compiled.directory
             let concurrency = max(1, configuration.concurrency)
@@ -129,11 +141,18 @@ public final class DelivererService: Service {
                             await sends.next()
                             running -= 1
                         }
-                        if await recorder.failed { break }
+                        await recorder.admit()
+                        if await recorder.failed {
+                            await recorder.withdraw()
+                            break
+                        }
                         sends.addTask {
-                            guard let outcome = await self.deliver(row, directory: directory) else { return }
+                            guard let outcome = await self.deliver(row, directory: directory) else {
+                                await recorder.withdraw()
+                                return
+                            }
                             if let hold { try? await Task.sleep(for: hold) }
-                            await recorder.record(outcome)
+                            await recorder.submit(outcome)
                         }
                         running += 1
                     }

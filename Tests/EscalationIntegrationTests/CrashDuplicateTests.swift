@@ -11,8 +11,9 @@ extension IntegrationTests {
     /// while it drains a queue into the real SMTP server.
     @Suite("Crashes while sending")
     struct CrashDuplicateTests {
-        /// The deliverer's sends at once (`DelivererConfiguration.concurrency`), the most one crash may repeat.
-        static let inFlight = DelivererConfiguration().concurrency
+        /// The most messages the deliverer has in flight (`DelivererConfiguration.inFlightLimit`:
+        /// being sent, or sent and their outcome not yet committed), the most one crash may repeat.
+        static let inFlight = DelivererConfiguration().inFlightLimit
 
         @Test("a drain of 3,000 emails, the daemon killed with SIGKILL five times and restarted: every message arrives, and each kill repeats at most the messages in flight")
         func killedDuringDrain() async throws {
