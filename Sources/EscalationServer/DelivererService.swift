@@ -38,10 +38,12 @@ public struct DelivererConfiguration: Sendable {
     public var concurrency: Int = 8
     /// The most messages in flight: a send started and its outcome not yet committed (being sent,
     /// or sent and waiting for the group commit). Only these can go out again after a crash, so
-    /// this is the most one crash repeats. Three times `concurrency`: `concurrency` being sent,
-    /// as many gathering for the next statement and as many in the statement committing, so that
-    /// sends go on while a commit waits for its flush.
-    public var inFlightLimit: Int = 24
+    /// this is the most one crash repeats. Five times `concurrency`: besides the ones being sent,
+    /// room for the outcomes gathering for the next statement and those in the statement
+    /// committing, so that sends go on while a commit waits for its flush (10-20 ms on a loaded
+    /// host; a limit of 24 cost about a sixth of the email rate there). With fast commits far fewer
+    /// are in flight.
+    public var inFlightLimit: Int = 40
     /// Outcomes one statement waits for while other sends are still completing (it waits for
     /// none when no other send is running, and at most `recordGatherTime`).
     public var recordGather: Int = 8
@@ -72,7 +74,9 @@ public final class DelivererService: Service {
     private let configuration: DelivererConfiguration
     private let hooks: TestHooks
     private let logger: Logger
-    private let wake = WakeSignal()
+    /// Admits the sends and records their outcomes, across rounds.
+    private let recorder: OutcomeRecorder
+    private let wake: WakeSignal
     private let timer = WakeTimer()
     private let attemptsRecorder = Recorder(label: "escalated_delivery_attempts")
     private let queueAge = Recorder(label: "escalated_delivery_queue_age_seconds")
@@ -91,6 +95,12 @@ public final class DelivererService: Service {
         self.configuration = configuration
         self.hooks = hooks
         self.logger = logger
+        let wake = WakeSignal()
+        self.wake = wake
+        recorder = OutcomeRecorder(store: store, concurrency: configuration.concurrency, limit: configuration.inFlightLimit,
+                                   gatherCount: configuration.recordGather, gatherTime: configuration.recordGatherTime,
+                                   // A retry recorded after the deliverer planned its next look: look again.
+                                   afterRetry: { wake.signal() }, logger: logger)
     }
 
     /// Rows may be waiting.
@@ -108,8 +118,13 @@ public final class DelivererService: Service {
             try? await gracefulShutdown()
             return
         }
-        await wake.runUntilShutdown(timer: timer, work: { await drainBatches(workers: 1) { await self.deliverOneBatch() } },
-                                    plan: { await planNextLook() })
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.recorder.run() }
+            await wake.runUntilShutdown(timer: timer, work: { await drainBatches(workers: 1) { await self.deliverOneBatch() } },
+                                        plan: { await planNextLook() })
+            // The sends still running finish, and every outcome is recorded, before the deliverer stops.
+            await recorder.close()
+        }
         logger.info("deliverer stopped")
     }
 
@@ -125,43 +140,28 @@ public final class DelivererService: Service {
             // others that complete meanwhile (OutcomeRecorder). At most `concurrency` sends run at
             // once; a send frees its place when it completes, but a new one starts only while
             // fewer than `inFlightLimit` messages are in flight (being sent, or sent and not yet
-            // committed): the most one crash can repeat. The rest of the batch stays leased,
-            // unsent, and comes due again when the lease runs out.
-            let recorder = OutcomeRecorder(store: store, limit: configuration.inFlightLimit, gatherCount: configuration.recordGather,
-                                           gatherTime: configuration.recordGatherTime, logger: logger)
+            // committed): the most one crash can repeat. The round ends once its last send has
+            // started: the next lease overlaps the last sends and commits. After a failed
+            // statement the rest of the round stays leased, unsent, and comes due again when the
+            // lease runs out.
+            let failures = await recorder.failures
             let hold = hooks.delivererHoldAfterSend
             let directory = compiled.directory
-            let concurrency = max(1, configuration.concurrency)
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await recorder.run() }
-                await withTaskGroup(of: Void.self) { sends in
-                    var running = 0
-                    for row in leased {
-                        if running >= concurrency {
-                            await sends.next()
-                            running -= 1
-                        }
-                        await recorder.admit()
-                        if await recorder.failed {
-                            await recorder.withdraw()
-                            break
-                        }
-                        sends.addTask {
-                            guard let outcome = await self.deliver(row, directory: directory) else {
-                                await recorder.withdraw()
-                                return
-                            }
-                            if let hold { try? await Task.sleep(for: hold) }
-                            await recorder.submit(outcome)
-                        }
-                        running += 1
-                    }
+            for row in leased {
+                await recorder.admit()
+                guard await recorder.failures == failures else {
+                    await recorder.withdraw()
+                    try? await Task.sleep(for: .milliseconds(500))
+                    return false
                 }
-                await recorder.close()
-            }
-            if await recorder.failed {
-                try? await Task.sleep(for: .milliseconds(500))
-                return false
+                Task {
+                    guard let outcome = await self.deliver(row, directory: directory) else {
+                        await self.recorder.withdraw()
+                        return
+                    }
+                    if let hold { try? await Task.sleep(for: hold) }
+                    await self.recorder.submit(outcome)
+                }
             }
             return leased.count == configuration.batchSize
         } catch {

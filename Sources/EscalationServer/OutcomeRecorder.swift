@@ -1,35 +1,40 @@
+import EscalationCore
 import EscalationStore
 import Logging
 
-/// Records the outcomes of sends as they finish, a few to a statement (group commit), and bounds
-/// the messages in flight.
+/// Bounds the deliverer's sends and records their outcomes as they finish, a few to a statement
+/// (group commit). One per deliverer, for its whole run, across leased rounds.
 ///
 /// **In flight**: a message whose send has started (``admit()`` returned) and whose outcome has
 /// not committed yet: being sent, or sent and waiting for its statement to commit. These are the
 /// only messages a crash can repeat (one being sent may already have reached the server), so a
-/// crash repeats at most `limit` messages. ``admit()`` lets no more than `limit` be in flight.
+/// crash repeats at most `limit` messages. ``admit()`` lets no more than `concurrency` be sent at
+/// once and no more than `limit` be in flight.
 ///
 /// A sender calls ``admit()`` before it sends, then hands the outcome to ``submit(_:)`` (or calls
 /// ``withdraw()`` when there is none) and is free at once: its sending place goes to the next
 /// message while the outcome waits for its commit. ``run()``, the one flusher, records the queued
 /// outcomes with one `DeliveryStore.record` statement as soon as `gatherCount` of them are queued,
 /// or every message in flight is queued (no other send is running: under light load each outcome
-/// goes at once, alone), or the first has waited `gatherTime`, or no more sends are coming. While
+/// goes at once, alone), or the first has waited `gatherTime`, or the deliverer is stopping. While
 /// a statement commits, the next one gathers and the sends go on, as long as the total in flight
 /// stays under `limit`. A statement per few outcomes rather than per outcome: on a loaded host
 /// one per outcome cost about a quarter of the email rate (BENCHMARKS.md, issue 15).
 ///
-/// When a statement fails, ``failed`` turns true and stays so: the deliverer starts no more sends
-/// with this recorder (their outcomes could not be recorded either; the rows left unsent come due
-/// again when their lease runs out, and the unrecorded ones go out once more).
+/// A failed statement counts in ``failures``: its outcomes are not recorded, and their rows go
+/// out once more when their lease runs out.
 actor OutcomeRecorder {
     private let store: DeliveryStore
     private let logger: Logger
+    /// The most messages being sent at once.
+    let concurrency: Int
     /// The most messages in flight.
     let limit: Int
+    /// Messages being sent now: admitted, outcome not yet submitted.
+    private(set) var sending = 0
     /// Messages in flight now: admitted, outcome not yet committed (or its statement failed).
     private(set) var inFlight = 0
-    /// Senders waiting in ``admit()`` for a message in flight to end.
+    /// Senders waiting in ``admit()`` for a place.
     private var admitting: [CheckedContinuation<Void, Never>] = []
     private var queued: [DeliveryStore.Outcome] = []
     /// The flusher, while it waits for an outcome.
@@ -44,50 +49,63 @@ actor OutcomeRecorder {
     private var timing = false
     private var gatherExpired = false
     private var closed = false
-    /// True once a statement failed.
-    private(set) var failed = false
+    /// Statements that failed so far.
+    private(set) var failures = 0
 
-    init(store: DeliveryStore, limit: Int, gatherCount: Int, gatherTime: Duration, logger: Logger) {
+    /// Called after a statement that recorded a retry, whose due time the deliverer may not know yet.
+    private let afterRetry: @Sendable () -> Void
+
+    init(store: DeliveryStore, concurrency: Int, limit: Int, gatherCount: Int, gatherTime: Duration,
+         afterRetry: @escaping @Sendable () -> Void, logger: Logger) {
         self.store = store
-        self.limit = max(1, limit)
+        self.afterRetry = afterRetry
+        self.concurrency = max(1, concurrency)
+        self.limit = max(self.concurrency, limit)
         self.gatherCount = min(max(1, gatherCount), self.limit)
         self.gatherTime = gatherTime
         self.logger = logger
     }
 
-    /// Returns once fewer than `limit` messages are in flight, counting the caller's as one more.
+    /// Returns once fewer than `concurrency` messages are being sent and fewer than `limit` are
+    /// in flight, counting the caller's as one more of each.
     func admit() async {
-        if inFlight < limit {
+        if admitting.isEmpty, hasRoom {
+            sending += 1
             inFlight += 1
             return
         }
-        // end(_:) counts this one when it resumes it.
+        // letIn() counts this one when it resumes it.
         await withCheckedContinuation { admitting.append($0) }
     }
 
     /// Queues the outcome of an admitted send, to be committed with the others that come meanwhile.
     func submit(_ outcome: DeliveryStore.Outcome) {
+        sending -= 1
         queued.append(outcome)
-        if ready || queued.count == 1 { wakeFlusher() }
+        letIn()
+        if ready || queued.count == 1 || closed { wakeFlusher() }
     }
 
-    /// An admitted send that has no outcome to record.
+    /// An admitted send that has no outcome to record (or was not started).
     func withdraw() {
-        end(1)
-        if ready { wakeFlusher() }
+        sending -= 1
+        inFlight -= 1
+        letIn()
+        wakeFlusher()
     }
 
-    /// No more outcomes will come: ``run()`` returns once the queued ones are recorded.
+    /// No more sends will be admitted: ``run()`` returns once every message in flight has had
+    /// its outcome recorded.
     func close() {
         closed = true
         wakeFlusher()
     }
 
-    /// Flushes until ``close()`` has been called and the queue is empty.
+    /// Flushes until ``close()`` has been called and nothing is in flight.
     func run() async {
         while true {
             guard ready else {
-                if queued.isEmpty, closed { return }
+                if inFlight == 0, closed { return }
                 if !queued.isEmpty, !timing { startGatherTimer() }
                 await withCheckedContinuation { idle = $0 }
                 continue
@@ -98,13 +116,14 @@ actor OutcomeRecorder {
             timing = false
             gatherExpired = false
             await flush(batch)
-            end(batch.count)
+            inFlight -= batch.count
+            letIn()
         }
     }
 
     /// The queued outcomes are to be committed now: `gatherCount` of them, or every message in
     /// flight has been sent (no other outcome is coming soon), or the first has waited
-    /// `gatherTime`, or no more sends are coming.
+    /// `gatherTime`, or the deliverer is stopping.
     private var ready: Bool {
         !queued.isEmpty && (queued.count >= gatherCount || queued.count == inFlight || closed || gatherExpired)
     }
@@ -126,10 +145,12 @@ actor OutcomeRecorder {
         wakeFlusher()
     }
 
-    /// `count` messages are no longer in flight: lets as many waiting senders in.
-    private func end(_ count: Int) {
-        inFlight -= count
-        while inFlight < limit, !admitting.isEmpty {
+    private var hasRoom: Bool { sending < concurrency && inFlight < limit }
+
+    /// Lets waiting senders in, first come first, while there is room.
+    private func letIn() {
+        while hasRoom, !admitting.isEmpty {
+            sending += 1
             inFlight += 1
             admitting.removeFirst().resume()
         }
@@ -146,10 +167,19 @@ actor OutcomeRecorder {
             for outcome in outcomes where !recorded.contains(outcome.id) {
                 logger.warning("a delivery's lease ran out before its outcome was recorded; it may go out once more", metadata: ["delivery.id": "\(outcome.id)"])
             }
+            if outcomes.contains(where: \.isRetry) { afterRetry() }
         } catch {
-            failed = true
+            failures += 1
             logger.error("could not record delivery outcomes; they go out again when their lease runs out",
                          metadata: NotificationListener.errorMetadata(error).merging(["delivery.count": "\(outcomes.count)"]) { $1 })
         }
+    }
+}
+
+extension DeliveryStore.Outcome {
+    /// The delivery is to be tried again later.
+    var isRetry: Bool {
+        if case .retry = decision { return true }
+        return false
     }
 }
