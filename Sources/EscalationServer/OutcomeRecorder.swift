@@ -18,8 +18,7 @@ import Logging
 /// or every message in flight is queued (no other send is running: under light load each outcome
 /// goes at once, alone), or the first has waited `gatherTime`, or the deliverer is stopping. While
 /// a statement commits, the next one gathers and the sends go on, as long as the total in flight
-/// stays under `limit`. A statement per few outcomes rather than per outcome: on a loaded host
-/// one per outcome cost about a quarter of the email rate (BENCHMARKS.md, issue 15).
+/// stays under `limit` (BENCHMARKS.md, issue 15, for how the limit and the gathering were measured).
 ///
 /// A failed statement counts in ``failures``: its outcomes are not recorded, and their rows go
 /// out once more when their lease runs out.
