@@ -37,18 +37,15 @@ public struct DelivererConfiguration: Sendable {
     /// Messages being sent at once (SMTP sessions or webhook posts).
     public var concurrency: Int = 8
     /// The most messages in flight: a send started and its outcome not yet committed (being sent,
-    /// or sent and waiting for the group commit). Only these can go out again after a crash, so
-    /// this is the most one crash repeats. Five times `concurrency`: besides the ones being sent,
-    /// room for the outcomes gathering for the next statement and those in the statement
-    /// committing, so that sends go on while a commit waits for its flush (10-20 ms on a loaded
-    /// host; a limit of 24 cost about a sixth of the email rate there). With fast commits far fewer
-    /// are in flight.
-    public var inFlightLimit: Int = 40
-    /// Outcomes one statement waits for while other sends are still completing (it waits for
-    /// none when no other send is running, and at most `recordGatherTime`).
-    public var recordGather: Int = 8
-    /// The longest the first outcome of a statement waits for the others.
-    public var recordGatherTime: Duration = .milliseconds(10)
+    /// or sent and its statement not yet answered). Only these can go out again after a crash, so
+    /// this is the most one crash repeats; usually far fewer are (a statement written to the
+    /// connection commits even if the daemon dies). Room for the ones being sent and for those in
+    /// statements that wait for a slow flush (10-20 ms on a loaded host), so that sends go on
+    /// meanwhile.
+    public var inFlightLimit: Int = 24
+    /// Statements recording outcomes at once: an outcome that completes while all are busy waits
+    /// for the next free one, and that wait is what a crash can repeat.
+    public var recordLanes: Int = 4
     /// How long a lease lasts; a sender that has not recorded an outcome by then has lost the row.
     public var leaseSeconds: Int = 120
     public var retry = RetryPolicy()
@@ -98,7 +95,7 @@ public final class DelivererService: Service {
         let wake = WakeSignal()
         self.wake = wake
         recorder = OutcomeRecorder(store: store, concurrency: configuration.concurrency, limit: configuration.inFlightLimit,
-                                   gatherCount: configuration.recordGather, gatherTime: configuration.recordGatherTime,
+                                   lanes: configuration.recordLanes,
                                    // A retry recorded after the deliverer planned its next look: look again.
                                    afterRetry: { wake.signal() }, logger: logger)
     }
@@ -136,8 +133,9 @@ public final class DelivererService: Service {
             let compiled = try await client.withConnection { connection in
                 try await self.cache.compiled(revision: first.revision, connection: connection, logger: self.logger)
             }
-            // Each outcome is recorded as soon as its send completes, group-committed with the
-            // others that complete meanwhile (OutcomeRecorder). At most `concurrency` sends run at
+            // Each outcome is recorded as soon as its send completes, in a statement of its own,
+            // or with the others that complete while every recording lane is busy
+            // (OutcomeRecorder). At most `concurrency` sends run at
             // once; a send frees its place when it completes, but a new one starts only while
             // fewer than `inFlightLimit` messages are in flight (being sent, or sent and not yet
             // committed): the most one crash can repeat. The round ends once its last send has

@@ -2,23 +2,24 @@ import EscalationCore
 import EscalationStore
 import Logging
 
-/// Bounds the deliverer's sends and records their outcomes as they finish, a few to a statement
-/// (group commit). One per deliverer, for its whole run, across leased rounds.
+/// Bounds the deliverer's sends and records their outcomes as they finish (group commit over a
+/// few statements at once). One per deliverer, for its whole run, across leased rounds.
 ///
 /// **In flight**: a message whose send has started (``admit()`` returned) and whose outcome has
-/// not committed yet: being sent, or sent and waiting for its statement to commit. These are the
-/// only messages a crash can repeat (one being sent may already have reached the server), so a
-/// crash repeats at most `limit` messages. ``admit()`` lets no more than `concurrency` be sent at
-/// once and no more than `limit` be in flight.
+/// not committed yet: being sent, or sent and its statement not yet answered. Only these can go
+/// out again after a crash (one being sent may already have reached the server), so a crash
+/// repeats at most `limit` messages. ``admit()`` lets no more than `concurrency` be sent at once
+/// and no more than `limit` be in flight.
 ///
 /// A sender calls ``admit()`` before it sends, then hands the outcome to ``submit(_:)`` (or calls
 /// ``withdraw()`` when there is none) and is free at once: its sending place goes to the next
-/// message while the outcome waits for its commit. ``run()``, the one flusher, records the queued
-/// outcomes with one `DeliveryStore.record` statement as soon as `gatherCount` of them are queued,
-/// or every message in flight is queued (no other send is running: under light load each outcome
-/// goes at once, alone), or the first has waited `gatherTime`, or the deliverer is stopping. While
-/// a statement commits, the next one gathers and the sends go on, as long as the total in flight
-/// stays under `limit` (BENCHMARKS.md, issue 15, for how the limit and the gathering were measured).
+/// message while the outcome is recorded. An outcome goes to PostgreSQL at once, in a statement of
+/// its own, when one of the `lanes` statements is free; the outcomes that complete while every
+/// lane is busy go together in the next free lane. What a crash repeats is what is being sent and
+/// what waits for a lane: a statement already written to the connection commits even if the
+/// daemon is killed the next instant (PostgreSQL runs what it has received), so a commit's latency
+/// does not widen the window, only the wait for a lane does. BENCHMARKS.md, issue 15, has the
+/// measurements.
 ///
 /// A failed statement counts in ``failures``: its outcomes are not recorded, and their rows go
 /// out once more when their lease runs out.
@@ -29,24 +30,20 @@ actor OutcomeRecorder {
     let concurrency: Int
     /// The most messages in flight.
     let limit: Int
+    /// The most recording statements running at once.
+    let lanes: Int
     /// Messages being sent now: admitted, outcome not yet submitted.
     private(set) var sending = 0
-    /// Messages in flight now: admitted, outcome not yet committed (or its statement failed).
+    /// Messages in flight now: admitted, outcome not yet committed.
     private(set) var inFlight = 0
     /// Senders waiting in ``admit()`` for a place.
     private var admitting: [CheckedContinuation<Void, Never>] = []
+    /// Outcomes waiting for a free lane.
     private var queued: [DeliveryStore.Outcome] = []
-    /// The flusher, while it waits for an outcome.
-    private var idle: CheckedContinuation<Void, Never>?
-    /// Outcomes a statement waits for while other sends are still completing.
-    let gatherCount: Int
-    /// The longest the first outcome of a statement waits for the others.
-    let gatherTime: Duration
-    /// Statements started so far: names the batch a gather timer was started for.
-    private var gathered = 0
-    /// A gather timer runs for the batch now gathering; `gatherExpired` once it has rung.
-    private var timing = false
-    private var gatherExpired = false
+    /// Statements running now.
+    private var busyLanes = 0
+    /// ``run()``, while it waits for the last outcomes after ``close()``.
+    private var drained: CheckedContinuation<Void, Never>?
     private var closed = false
     /// Statements that failed so far.
     private(set) var failures = 0
@@ -54,14 +51,13 @@ actor OutcomeRecorder {
     /// Called after a statement that recorded a retry, whose due time the deliverer may not know yet.
     private let afterRetry: @Sendable () -> Void
 
-    init(store: DeliveryStore, concurrency: Int, limit: Int, gatherCount: Int, gatherTime: Duration,
+    init(store: DeliveryStore, concurrency: Int, limit: Int, lanes: Int,
          afterRetry: @escaping @Sendable () -> Void, logger: Logger) {
         self.store = store
         self.afterRetry = afterRetry
         self.concurrency = max(1, concurrency)
         self.limit = max(self.concurrency, limit)
-        self.gatherCount = min(max(1, gatherCount), self.limit)
-        self.gatherTime = gatherTime
+        self.lanes = max(1, lanes)
         self.logger = logger
     }
 
@@ -77,12 +73,13 @@ actor OutcomeRecorder {
         await withCheckedContinuation { admitting.append($0) }
     }
 
-    /// Queues the outcome of an admitted send, to be committed with the others that come meanwhile.
+    /// Records the outcome of an admitted send: at once when a lane is free, else with the others
+    /// that complete meanwhile, in the next free lane.
     func submit(_ outcome: DeliveryStore.Outcome) {
         sending -= 1
         queued.append(outcome)
         letIn()
-        if ready || queued.count == 1 || closed { wakeFlusher() }
+        startStatements()
     }
 
     /// An admitted send that has no outcome to record (or was not started).
@@ -90,58 +87,20 @@ actor OutcomeRecorder {
         sending -= 1
         inFlight -= 1
         letIn()
-        wakeFlusher()
+        wakeIfDrained()
     }
 
     /// No more sends will be admitted: ``run()`` returns once every message in flight has had
     /// its outcome recorded.
     func close() {
         closed = true
-        wakeFlusher()
+        wakeIfDrained()
     }
 
-    /// Flushes until ``close()`` has been called and nothing is in flight.
+    /// Returns once ``close()`` has been called and nothing is in flight.
     func run() async {
-        while true {
-            guard ready else {
-                if inFlight == 0, closed { return }
-                if !queued.isEmpty, !timing { startGatherTimer() }
-                await withCheckedContinuation { idle = $0 }
-                continue
-            }
-            let batch = queued
-            queued.removeAll(keepingCapacity: true)
-            gathered += 1
-            timing = false
-            gatherExpired = false
-            await flush(batch)
-            inFlight -= batch.count
-            letIn()
-        }
-    }
-
-    /// The queued outcomes are to be committed now: `gatherCount` of them, or every message in
-    /// flight has been sent (no other outcome is coming soon), or the first has waited
-    /// `gatherTime`, or the deliverer is stopping.
-    private var ready: Bool {
-        !queued.isEmpty && (queued.count >= gatherCount || queued.count == inFlight || closed || gatherExpired)
-    }
-
-    /// Wakes the flusher `gatherTime` after the first outcome of the batch now gathering was queued.
-    private func startGatherTimer() {
-        timing = true
-        gatherExpired = false
-        let batch = gathered, delay = gatherTime
-        Task {
-            try? await Task.sleep(for: delay)
-            self.expire(batch)
-        }
-    }
-
-    private func expire(_ batch: Int) {
-        guard batch == gathered else { return }
-        gatherExpired = true
-        wakeFlusher()
+        guard !(closed && inFlight == 0) else { return }
+        await withCheckedContinuation { drained = $0 }
     }
 
     private var hasRoom: Bool { sending < concurrency && inFlight < limit }
@@ -155,22 +114,46 @@ actor OutcomeRecorder {
         }
     }
 
-    private func wakeFlusher() {
-        idle?.resume()
-        idle = nil
+    /// Gives the waiting outcomes to a free lane, if there is one.
+    private func startStatements() {
+        guard busyLanes < lanes, !queued.isEmpty else { return }
+        let batch = queued
+        queued.removeAll(keepingCapacity: true)
+        busyLanes += 1
+        let store = self.store, logger = self.logger
+        Task {
+            let ok = await Self.record(batch, store: store, logger: logger)
+            self.finished(batch, ok: ok)
+        }
     }
 
-    private func flush(_ outcomes: [DeliveryStore.Outcome]) async {
+    private func finished(_ batch: [DeliveryStore.Outcome], ok: Bool) {
+        busyLanes -= 1
+        inFlight -= batch.count
+        if !ok { failures += 1 }
+        if ok, batch.contains(where: \.isRetry) { afterRetry() }
+        letIn()
+        startStatements()
+        wakeIfDrained()
+    }
+
+    private func wakeIfDrained() {
+        guard closed, inFlight == 0, let drained else { return }
+        self.drained = nil
+        drained.resume()
+    }
+
+    private static func record(_ outcomes: [DeliveryStore.Outcome], store: DeliveryStore, logger: Logger) async -> Bool {
         do {
             let recorded = try await store.record(outcomes, logger: logger)
             for outcome in outcomes where !recorded.contains(outcome.id) {
                 logger.warning("a delivery's lease ran out before its outcome was recorded; it may go out once more", metadata: ["delivery.id": "\(outcome.id)"])
             }
-            if outcomes.contains(where: \.isRetry) { afterRetry() }
+            return true
         } catch {
-            failures += 1
             logger.error("could not record delivery outcomes; they go out again when their lease runs out",
                          metadata: NotificationListener.errorMetadata(error).merging(["delivery.count": "\(outcomes.count)"]) { $1 })
+            return false
         }
     }
 }

@@ -84,26 +84,22 @@ public struct DeliveryStore: Sendable {
     @discardableResult
     public func record(_ outcomes: [Outcome], logger: Logger) async throws -> Set<Int64> {
         guard !outcomes.isEmpty else { return [] }
-        var states: [String] = [], retries: [Double] = []
+        var write = RecordOutcomes(instance: instance)
         for outcome in outcomes {
+            write.ids.append(outcome.id)
             switch outcome.decision {
-            case .sent: states.append("sent"); retries.append(0)
-            case .dead: states.append("dead"); retries.append(0)
-            case .retry(let seconds): states.append("pending"); retries.append(seconds)
+            case .sent: write.states.append("sent"); write.retries.append(0)
+            case .dead: write.states.append("dead"); write.retries.append(0)
+            case .retry(let seconds): write.states.append("pending"); write.retries.append(seconds)
             }
+            write.answers.append(String(outcome.answer.prefix(1000)))
+            write.transports.append(outcome.transport)
         }
         var recorded = Set<Int64>()
-        for try await id in try await client.query("""
-            UPDATE escalated.outbox o
-               SET state = r.state, last_answer = r.answer, transport = r.transport, leased_by = NULL,
-                   next_attempt_at = CASE WHEN r.state = 'pending' THEN now() + r.retry * interval '1 second' ELSE o.next_attempt_at END,
-                   sent_at = CASE WHEN r.state = 'sent' THEN clock_timestamp() END
-              FROM unnest(\(outcomes.map(\.id))::int8[], \(states)::text[], \(outcomes.map { String($0.answer.prefix(1000)) })::text[],
-                          \(outcomes.map(\.transport))::text[], \(retries)::float8[]) AS r(id, state, answer, transport, retry)
-             WHERE o.id = r.id AND o.state = 'pending' AND o.leased_by = \(instance)
-            RETURNING o.id
-            """, logger: logger).decode(Int64.self) {
-            recorded.insert(id)
+        try await client.withConnection { connection in
+            for try await id in try await connection.execute(write, logger: logger) {
+                recorded.insert(id)
+            }
         }
         return recorded
     }
@@ -178,5 +174,49 @@ public struct DeliveryStore: Sendable {
             found = true
         }
         return found
+    }
+}
+
+/// Records the outcomes of sends leased by `instance` (a row whose lease has gone to another
+/// sender is left alone); returns the ids recorded. Prepared once per connection: the deliverer
+/// runs it for every few messages, and parsing and planning it each time doubled PostgreSQL's
+/// share of the CPU (BENCHMARKS.md, issue 15).
+struct RecordOutcomes: PostgresPreparedStatement {
+    static let name = "escalated_record_outcomes_v1"
+    static let sql = """
+        UPDATE escalated.outbox o
+           SET state = r.state, last_answer = r.answer, transport = r.transport, leased_by = NULL,
+               next_attempt_at = CASE WHEN r.state = 'pending' THEN now() + r.retry * interval '1 second' ELSE o.next_attempt_at END,
+               sent_at = CASE WHEN r.state = 'sent' THEN clock_timestamp() END
+          FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS r(id, state, answer, transport, retry)
+         WHERE o.id = r.id AND o.state = 'pending' AND o.leased_by = $1
+        RETURNING o.id
+        """
+    typealias Row = Int64
+
+    var instance: String
+    var ids: [Int64] = []
+    var states: [String] = []
+    var answers: [String] = []
+    var transports: [String] = []
+    var retries: [Double] = []
+
+    init(instance: String) {
+        self.instance = instance
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var b = PostgresBindings()
+        b.append(instance)
+        b.append(ids)
+        b.append(states)
+        b.append(answers)
+        b.append(transports)
+        b.append(retries)
+        return b
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Int64.self)
     }
 }

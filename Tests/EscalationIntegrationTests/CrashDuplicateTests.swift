@@ -25,7 +25,7 @@ extension IntegrationTests {
             let server = try SMTPServer()
             try await server.start()
             let received = ReceivedDeliveries(folder: server.folder)
-            try await Self.drain(count: 3000, kills: 5, channel: "emails", environment: [
+            try await Self.drain(count: 3000, kills: 5, channel: "emails", averageAtMost: DelivererConfiguration().concurrency, environment: [
                 "ESCALATED_SMTP_URL": "smtp://127.0.0.1:\(server.port)", "ESCALATED_MAIL_FROM": "escalated@example.org",
             ]) { received.copies() }
         }
@@ -55,7 +55,13 @@ extension IntegrationTests {
         /// routes them), kills the daemon `kills` times spread over the drain and restarts it, then
         /// checks with `copies` (how many copies of each delivery the receiver has had so far) that
         /// every message arrived and that each kill repeated at most the messages in flight.
-        static func drain(count: Int, kills: Int, channel: String, directory: Directory = TestDirectory.make(),
+        /// `averageAtMost`, when given, bounds the repeats per kill on average: the SMTP server
+        /// keeps a message only as its transaction ends, a moment before the daemon reads the
+        /// answer, so an email's repeats are mostly outcomes waiting for a free recording
+        /// statement, and those are few.
+        /// (A webhook receiver has a post before the daemon reads the answer: the posts being
+        /// sent at the kill, up to 8, are repeats too, so no tighter bound than the limit holds.)
+        static func drain(count: Int, kills: Int, channel: String, averageAtMost: Int? = nil, directory: Directory = TestDirectory.make(),
                           environment: [String: String], copies: @Sendable () -> [Int64: Int]) async throws {
             let started = ContinuousClock.now
             let settings = try await TestPostgres.freshDatabase(directory: directory)
@@ -95,6 +101,9 @@ extension IntegrationTests {
             #expect(final[-1] == nil, "every message named its delivery")
             #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.outbox WHERE state <> 'sent'") == 0)
             #expect(repeated == repeatedPerKill.reduce(0, +), "each repeat is one the dead daemon had sent and not recorded")
+            if let averageAtMost {
+                #expect(repeated <= averageAtMost * kills, "\(repeated) repeats over \(kills) kills: more than \(averageAtMost) per kill on average")
+            }
             for (kill, n) in repeatedPerKill.enumerated() {
                 #expect(n <= inFlight, "kill \(kill + 1) repeated \(n) messages")
             }
