@@ -179,8 +179,9 @@ public struct DeliveryStore: Sendable {
 
 /// Records the outcomes of sends leased by `instance` (a row whose lease has gone to another
 /// sender is left alone); returns the ids recorded. Prepared once per connection: the deliverer
-/// runs it for every few messages, and parsing and planning it each time doubled PostgreSQL's
-/// share of the CPU (BENCHMARKS.md, issue 15).
+/// runs it for every message or two, and parsing and planning it each time was about a seventh of
+/// PostgreSQL's CPU in a drain (BENCHMARKS.md, issue 15: 28% of the host's CPU unprepared, 24%
+/// prepared).
 struct RecordOutcomes: PostgresPreparedStatement {
     static let name = "escalated_record_outcomes_v1"
     static let sql = """
