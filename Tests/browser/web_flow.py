@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -50,6 +50,18 @@ def wait(driver, condition, message, timeout=15):
         return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
     except TimeoutException:
         raise AssertionError("timed out: " + message + "\n" + driver.page_source[:3000])
+
+
+def texts_after(driver, selector, condition, message):
+    """The texts of `selector` once `condition(texts)` holds: a click on a form's button may return
+    before the answer has replaced the page, so read the page only once the answer is there."""
+    def ready(d):
+        try:
+            found = [e.text for e in d.find_elements(By.CSS_SELECTOR, selector)]
+        except StaleElementReferenceException:
+            return False
+        return found if condition(found) else False
+    return wait(driver, ready, message)
 
 
 def shot(driver, name):
@@ -127,8 +139,8 @@ def main():
         driver.find_element(By.NAME, "description").send_keys("Mô tả giữ lại")
         driver.execute_script("document.getElementById('title').removeAttribute('required')")
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        errors = driver.find_elements(By.CSS_SELECTOR, ".field-error")
-        check(any("Mời nhập thông tin này." in e.text for e in errors), "an empty title is refused with a Vietnamese message beside the field")
+        errors = texts_after(driver, ".field-error", lambda found: found, "the form without a title came back")
+        check(any("Mời nhập thông tin này." in e for e in errors), "an empty title is refused with a Vietnamese message beside the field")
         check(driver.find_element(By.NAME, "description").get_attribute("value") == "Mô tả giữ lại", "the description typed is kept")
         driver.find_element(By.NAME, "title").send_keys("Sạt lở đường liên xã " + SCRIPT)
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
@@ -227,7 +239,8 @@ def main():
         driver.execute_script("document.querySelector('form.grid input[name=email]').type = 'text'")
         driver.find_element(By.NAME, "email").send_keys("not an email")
         driver.find_element(By.CSS_SELECTOR, "form.grid button[type=submit]").click()
-        check(any("thư điện tử" in e.text for e in driver.find_elements(By.CSS_SELECTOR, ".field-error")), "a bad email is refused beside the field")
+        errors = texts_after(driver, ".field-error", lambda found: found, "the form with a bad email came back")
+        check(any("thư điện tử" in e for e in errors), "a bad email is refused beside the field")
         check(driver.find_element(By.NAME, "name").get_attribute("value") == "Lê Thị Hoa", "the name typed is kept")
         shot(driver, "admin-accounts")
         # The directory: download it, upload a broken copy (problems by line, nothing changed), then the same file (unchanged).
@@ -243,7 +256,7 @@ def main():
             f.write(text.replace("area: ", "area: khong-co-", 1))
         driver.find_element(By.NAME, "file").send_keys(broken)
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        problems = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".problems li")]
+        problems = texts_after(driver, ".problems li", lambda found: found, "the broken file was answered")
         check(problems and all(p.startswith("directory.yaml:") for p in problems) and any("khong-co-" in p for p in problems),
               f"a broken file is refused with its problems by line: {problems[:3]}")
         check(driver.find_element(By.CSS_SELECTOR, "h1 .muted").text == revision, "and the directory is unchanged")
@@ -266,7 +279,7 @@ def main():
         driver.find_element(By.NAME, "days").send_keys("0")
         driver.execute_script("document.querySelector('form.grid input[name=name]').required = false")
         driver.find_element(By.CSS_SELECTOR, "form.grid button[type=submit]").click()
-        errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".field-error")]
+        errors = texts_after(driver, ".field-error", lambda found: found, "the token form without a name came back")
         check(len(errors) == 2 and any("1 đến 3650" in e for e in errors), f"an empty name and 0 days are refused beside their fields: {errors}")
         check(driver.find_element(By.NAME, "code").get_attribute("value") == unit["unit"], "the code typed is kept")
         check(not driver.find_elements(By.ID, "token-secret"), "and no token is made")
@@ -274,7 +287,7 @@ def main():
         driver.find_element(By.NAME, "days").clear()
         driver.find_element(By.NAME, "days").send_keys("30")
         driver.find_element(By.CSS_SELECTOR, "form.grid button[type=submit]").click()
-        secret = driver.find_element(By.ID, "token-secret").text
+        secret = texts_after(driver, "#token-secret", lambda found: found, "the token was made")[0]
         check(secret.startswith("esc_") and len(secret) == 47, "the token is shown once")
         row = [r for r in driver.find_elements(By.CSS_SELECTOR, "table.issues tbody tr") if "Cổng dịch vụ công" in r.text]
         check(len(row) == 1, "and listed by its name")
@@ -292,7 +305,8 @@ def main():
         check(secret not in driver.page_source, "a reload does not show the token again")
         row = [r for r in driver.find_elements(By.CSS_SELECTOR, "table.issues tbody tr") if "Cổng dịch vụ công" in r.text][0]
         row.find_element(By.CSS_SELECTOR, "form button").click()
-        check("thu hồi" in driver.find_element(By.CSS_SELECTOR, "main .notice").text.lower(), "revoking says so")
+        texts_after(driver, "main .notice", lambda found: any("thu hồi" in t.lower() for t in found), "revoking says so")
+        print("  ok: revoking says so", flush=True)
         deadline = time.time() + 15
         while api_status(secret) != 401 and time.time() < deadline:
             time.sleep(0.5)
