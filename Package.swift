@@ -71,6 +71,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // The pool that follows the primary is a service, with a counter of its switches.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 // Passwords of web accounts (bcrypt, run on NIOThreadPool).
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ],

@@ -34,8 +34,7 @@ extension Bench {
         let before = try await scalar("SELECT count(*)::float8 FROM escalated.issues")
         let sqlStarted = Date()
         // One pool of `clients` connections (the cluster allows 100 in all).
-        let pool = PostgresClient(configuration: settings.clientConfiguration(applicationName: "escalated-bench-insert", maximumConnections: clients),
-                                  backgroundLogger: logger)
+        let pool = Database(settings: settings, applicationName: "escalated-bench-insert", maximumConnections: clients, logger: logger)
         let inserted = try await withThrowingTaskGroup(of: Int.self) { outer in
             outer.addTask {
                 await pool.run()

@@ -194,7 +194,7 @@ struct Bench {
 
 extension Bench {
     /// Commits single-row reports (each its own transaction and NOTIFY) for `window`; returns how many.
-    static func insertSingleRows(_ client: PostgresClient, for window: Duration, label: String, logger: Logger) async throws -> Int {
+    static func insertSingleRows(_ client: Database, for window: Duration, label: String, logger: Logger) async throws -> Int {
         let end = ContinuousClock.now + window
         var n = 0
         while ContinuousClock.now < end {

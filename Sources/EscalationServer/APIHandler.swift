@@ -22,7 +22,7 @@ struct APIHandler: APIProtocol {
     let directory: DirectoryStore
     let deliveries: DeliveryStore
     let authenticator: TokenAuthenticator
-    let client: PostgresClient
+    let client: Database
     let migrator: Migrator
     let listener: ListenerHealth
     let registry: PrometheusCollectorRegistry
@@ -46,7 +46,8 @@ struct APIHandler: APIProtocol {
     func readiness(_ input: Operations.Readiness.Input) async throws -> Operations.Readiness.Output {
         let logger = RequestScope.logger
         var state = Components.Schemas.Readiness(
-            ready: false, database: "unreachable", listener: listener.isConnected ? "connected" : "disconnected", migrations: "unknown")
+            ready: false, database: "unreachable", host: client.currentEndpoint?.description,
+            listener: listener.isConnected ? "connected" : "disconnected", migrations: "unknown")
         do {
             let status = try await withTimeout(.seconds(2)) { [client, migrator] in
                 try await migrator.status(client: client, logger: logger)

@@ -3,7 +3,7 @@ import EscalationWeb
 public import EscalationStore
 public import Hummingbird
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 public import Prometheus
 import OpenAPIHummingbird
 import OpenAPIRuntime
@@ -17,6 +17,7 @@ public enum Daemon {
     public static func prepareDatabase(_ configuration: DaemonConfiguration, logger: Logger) async throws {
         let migrator = Migrator(migrations: try Migrator.bundled())
         try await withClient(configuration.database, applicationName: "escalated-migrate", logger: logger) { client in
+            try await client.checkSessionPooling()
             if configuration.migrate {
                 try await migrator.migrate(client: client, logger: logger)
             } else if let problem = try await migrator.status(client: client, logger: logger).problem {
@@ -35,10 +36,7 @@ public enum Daemon {
         registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let client = PostgresClient(
-            configuration: configuration.database.clientConfiguration(applicationName: "escalated"),
-            backgroundLogger: logger
-        )
+        let client = Database(settings: configuration.database, applicationName: "escalated", logger: logger.with("service", "database"))
         let cache = RoutingTableCache()
         let routerService = RouterService(
             store: RoutingStore(client: client, cache: cache, instance: configuration.router.instanceName),
@@ -70,7 +68,7 @@ public enum Daemon {
                                 logger: logger.with("service", "web"))
         let live = webApp.live
         let listener = NotificationListener(
-            settings: configuration.database,
+            settings: configuration.listenDatabase,
             client: client,
             configuration: configuration.listener,
             logger: logger.with("service", "listener"),
@@ -135,13 +133,13 @@ public enum Daemon {
         _ settings: DatabaseSettings,
         applicationName: String,
         logger: Logger,
-        _ body: @escaping @Sendable (PostgresClient) async throws -> T
+        _ body: @escaping @Sendable (Database) async throws -> T
     ) async throws -> T {
         // The pool may be asked for a connection a moment before `run()` starts; that is fine here,
         // so keep the pool's own start-up warning out of command output.
         var poolLogger = logger
         poolLogger.logLevel = max(logger.logLevel, .error)
-        let client = PostgresClient(configuration: settings.clientConfiguration(applicationName: applicationName, maximumConnections: 4), backgroundLogger: poolLogger)
+        let client = Database(settings: settings, applicationName: applicationName, maximumConnections: 4, logger: poolLogger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 await client.run()

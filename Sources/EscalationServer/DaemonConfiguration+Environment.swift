@@ -36,6 +36,11 @@ extension DaemonConfiguration {
             if let flag, !flag.isEmpty { return flag }
             return environment[name].flatMap { $0.isEmpty ? nil : $0 }
         }
+        if let listen = value(nil, "ESCALATED_LISTEN_URL") {
+            // Whether both reach the same database (a pooler may give it another name) is proven by the
+            // listener's heartbeat: a NOTIFY sent through the pool must arrive on the LISTEN connection.
+            listenDatabase = try DatabaseSettings(url: listen, variable: "ESCALATED_LISTEN_URL")
+        }
         if let http = value(flags.http, "ESCALATED_HTTP") { (httpHost, httpPort) = try Self.parseHostPort(http) }
         if let level = value(flags.logLevel, "ESCALATED_LOG_LEVEL") { logLevel = try Self.parseLogLevel(level) }
         if let poll = value(flags.pollInterval, "ESCALATED_POLL_INTERVAL") {

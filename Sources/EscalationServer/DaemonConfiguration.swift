@@ -6,6 +6,9 @@ public import Logging
 /// Everything the daemon needs to run, built once (flags, then environment, then defaults).
 public struct DaemonConfiguration: Sendable {
     public var database: DatabaseSettings
+    /// The LISTEN connection's own database (`ESCALATED_LISTEN_URL`), when the pool goes through a
+    /// pooler that cannot pass LISTEN; nil to listen on the pool's server.
+    public var listenDatabase: DatabaseSettings?
     /// Where the HTTP API listens.
     public var httpHost: String = "127.0.0.1"
     public var httpPort: Int = 8080

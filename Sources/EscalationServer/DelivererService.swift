@@ -4,7 +4,7 @@ public import EscalationStore
 import Foundation
 public import Logging
 import Metrics
-public import PostgresNIO
+import PostgresNIO
 public import ServiceLifecycle
 
 /// How the email hook sends.
@@ -63,7 +63,7 @@ public struct DelivererConfiguration: Sendable {
 /// the earliest retry, and by the poll interval.
 public final class DelivererService: Service {
     private let store: DeliveryStore
-    private let client: PostgresClient
+    private let client: Database
     private let cache: RoutingTableCache
     private let sender: MessageSender
     /// Makes the links of invitation and reset emails as they are composed.
@@ -78,7 +78,7 @@ public final class DelivererService: Service {
     private let attemptsRecorder = Recorder(label: "escalated_delivery_attempts")
     private let queueAge = Recorder(label: "escalated_delivery_queue_age_seconds")
 
-    public init(store: DeliveryStore, client: PostgresClient, cache: RoutingTableCache, templates: MessageTemplates,
+    public init(store: DeliveryStore, client: Database, cache: RoutingTableCache, templates: MessageTemplates,
                 transport: (any MailTransport)?, configuration: DelivererConfiguration, accountSettings: AccountSettings = AccountSettings(),
                 hooks: TestHooks = TestHooks(), logger: Logger) {
         self.store = store

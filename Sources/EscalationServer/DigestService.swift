@@ -2,7 +2,7 @@ public import EscalationCore
 public import EscalationStore
 public import Foundation
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 public import ServiceLifecycle
 
 /// Makes each supervisor group's daily digest once, at its `digest_at` local time.
@@ -12,14 +12,14 @@ public import ServiceLifecycle
 /// database keeps one scheduled digest per group and day, whatever the number of daemons.
 public final class DigestService: Service {
     private let store: DigestStore
-    private let client: PostgresClient
+    private let client: Database
     private let cache: RoutingTableCache
     private let interval: Duration
     private let logger: Logger
     private let wake = WakeSignal()
     private let timer = WakeTimer()
 
-    public init(store: DigestStore, client: PostgresClient, cache: RoutingTableCache, interval: Duration = .seconds(30), logger: Logger) {
+    public init(store: DigestStore, client: Database, cache: RoutingTableCache, interval: Duration = .seconds(30), logger: Logger) {
         self.store = store
         self.client = client
         self.cache = cache
@@ -43,7 +43,7 @@ public final class DigestService: Service {
     }
 
     /// The directory as it is now.
-    public static func directory(client: PostgresClient, cache: RoutingTableCache, logger: Logger) async throws -> RoutingTableCache.Compiled {
+    public static func directory(client: Database, cache: RoutingTableCache, logger: Logger) async throws -> RoutingTableCache.Compiled {
         try await client.withConnection { connection in
             var revision: Int64 = 0
             for try await value in try await connection.query("SELECT revision FROM escalated.directory_meta", logger: logger).decode(Int64.self) {

@@ -1,7 +1,7 @@
 public import EscalationStore
 public import Logging
 import Metrics
-public import PostgresNIO
+import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
 
@@ -21,9 +21,13 @@ public final class ListenerHealth: Sendable {
 /// `heartbeatInterval` (a NOTIFY sent through the pool must arrive here within
 /// `heartbeatTimeout`), never queries the dedicated connection (a dead PostgresNIO connection
 /// can hang a query forever), and reconnects with jittered exponential backoff.
+///
+/// It LISTENs on the server the pool is on (``Database/currentEndpoint``), or, when the listener
+/// has a URL of its own (`ESCALATED_LISTEN_URL`, for a pool behind PgBouncer), on the server that
+/// URL names (the one that takes writes, when it names several).
 public final class NotificationListener: Service {
-    private let settings: DatabaseSettings
-    private let client: PostgresClient
+    private let settings: DatabaseSettings?
+    private let client: Database
     private let configuration: ListenerConfiguration
     private let logger: Logger
     private let onNotification: @Sendable (WakeTopic) -> Void
@@ -32,9 +36,10 @@ public final class NotificationListener: Service {
     private let lastHeard = Mutex<ContinuousClock.Instant>(.now)
     private let reconnects = Counter(label: "escalated_listener_reconnects_total")
 
+    /// `settings`: the listener's own database URL, or nil to follow the pool's server.
     public init(
-        settings: DatabaseSettings,
-        client: PostgresClient,
+        settings: DatabaseSettings?,
+        client: Database,
         configuration: ListenerConfiguration,
         health: ListenerHealth = ListenerHealth(),
         logger: Logger,
@@ -72,7 +77,7 @@ public final class NotificationListener: Service {
             if Task.isCancelled || Task.isShuttingDownGracefully { break }
             let delay = Self.backoff(attempt: attempt, initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
             attempt += 1
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            try? await cancelWhenGracefulShutdown { try await self.pause(delay) }
         }
         health.set(false)
     }
@@ -83,9 +88,41 @@ public final class NotificationListener: Service {
         return base * Double.random(in: 0.5...1.0)
     }
 
+    /// Sleeps for `delay`, or until the pool opens on another server (after a failover the new
+    /// primary is listened on at once, not after the backoff grown while there was none).
+    private func pause(_ delay: Duration) async throws {
+        guard settings == nil else { return try await Task.sleep(for: delay) }
+        let generation = client.generation
+        let end = ContinuousClock.now + delay
+        while ContinuousClock.now < end {
+            try await Task.sleep(for: min(.milliseconds(100), ContinuousClock.now.duration(to: end)))
+            if client.generation != generation, client.currentEndpoint != nil { return }
+        }
+    }
+
+    /// The server to listen on and how to reach it.
+    private func target() async throws -> (DatabaseSettings, DatabaseSettings.Endpoint) {
+        guard let settings else {
+            guard let endpoint = client.currentEndpoint else {
+                throw DatabaseUnavailable("the pool has no server that takes writes yet")
+            }
+            return (client.settings, endpoint)
+        }
+        guard settings.followsPrimary else { return (settings, settings.endpoints[0]) }
+        var problems: [String] = []
+        for endpoint in settings.endpoints {
+            switch await Database.probe(endpoint, settings: settings, logger: logger) {
+            case .accepts: return (settings, endpoint)
+            case .refuses(let why): problems.append(why)
+            }
+        }
+        throw DatabaseUnavailable("no host of ESCALATED_LISTEN_URL takes writes: " + problems.joined(separator: "; "))
+    }
+
     private func listenOnce(connectionID: Int, onListening: @Sendable () -> Void) async throws {
+        let (settings, endpoint) = try await target()
         let connection = try await PostgresConnection.connect(
-            configuration: settings.connectionConfiguration(applicationName: "escalated-listener"),
+            configuration: settings.connectionConfiguration(applicationName: "escalated-listener", endpoint: endpoint),
             id: connectionID,
             logger: logger
         )
@@ -96,7 +133,7 @@ public final class NotificationListener: Service {
                 health.set(true)
                 onListening()
                 lastHeard.withLock { $0 = .now }
-                logger.info("listening for wake-ups", metadata: ["listener.connection": "\(connectionID)"])
+                logger.info("listening for wake-ups", metadata: ["listener.connection": "\(connectionID)", "database.host": "\(endpoint)"])
                 onConnected()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await self.heartbeat() }
@@ -145,6 +182,7 @@ public final class NotificationListener: Service {
                 "error.message": "\(error.serverInfo?[.message] ?? "")",
             ]
         }
+        if let error = error as? DatabaseUnavailable { return ["error": "\(error.description)"] }
         return ["error": "\(error)"]
     }
 }

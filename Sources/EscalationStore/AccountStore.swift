@@ -1,7 +1,7 @@
 public import EscalationCore
 public import Foundation
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 
 /// Web accounts: people who sign in, each bound to one scope (as a token is).
 ///
@@ -10,10 +10,10 @@ public import PostgresNIO
 /// AccountStore+Links.swift), then signs in (``signIn(email:password:address:logger:)`` in
 /// AccountStore+SignIn.swift). Accounts are disabled, never deleted.
 public struct AccountStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
     public var settings: AccountSettings
 
-    public init(client: PostgresClient, settings: AccountSettings = AccountSettings()) {
+    public init(client: Database, settings: AccountSettings = AccountSettings()) {
         self.client = client
         self.settings = settings
     }

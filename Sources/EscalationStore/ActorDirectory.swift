@@ -6,7 +6,7 @@ import PostgresNIO
 enum ActorDirectory {
     /// True when the actor's code is a unit, an agency, a person in charge of an area (member) or a
     /// person (supervisor) in the stored directory; always true for admin, which names nothing.
-    static func knows(_ actor: Actor, client: PostgresClient, logger: Logger) async throws -> Bool {
+    static func knows(_ actor: Actor, client: Database, logger: Logger) async throws -> Bool {
         let table: String? = switch actor.kind {
         case .unit: "units WHERE code = $1"
         case .agency: "agencies WHERE code = $1"

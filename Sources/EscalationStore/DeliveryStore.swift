@@ -1,6 +1,6 @@
 public import EscalationCore
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 public import Foundation
 
 /// The outbox, from the sender's side: lease due rows, record what came of each, list, re-drive.
@@ -10,11 +10,11 @@ public import Foundation
 /// take the same row, and a sender that dies mid-send leaves the row to come due again when its
 /// lease runs out: a message may then go out twice (with the same Message-ID), never zero times.
 public struct DeliveryStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
     /// Names this sender on the rows it leases.
     public let instance: String
 
-    public init(client: PostgresClient, instance: String) {
+    public init(client: Database, instance: String) {
         self.client = client
         self.instance = instance
     }

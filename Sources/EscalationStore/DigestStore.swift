@@ -1,15 +1,15 @@
 public import EscalationCore
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 public import Foundation
 
 /// Digests: a report of what is open, overdue and resolved, and how fast, made for a supervisor
 /// group and written into the outbox for each member, in one transaction.
 public struct DigestStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
     public let instance: String
 
-    public init(client: PostgresClient, instance: String) {
+    public init(client: Database, instance: String) {
         self.client = client
         self.instance = instance
     }

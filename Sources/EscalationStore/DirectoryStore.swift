@@ -7,9 +7,9 @@ import Foundation
 
 /// The directory tables: import (replace in one transaction) and load.
 public struct DirectoryStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
 
-    public init(client: PostgresClient) {
+    public init(client: Database) {
         self.client = client
     }
 

@@ -1,6 +1,6 @@
 import EscalationCore
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 import Foundation
 
 /// Fires due escalation steps, each exactly once.
@@ -11,12 +11,12 @@ import Foundation
 /// `escalated` event and its outbox rows, and move the issue to its next step. A crash before
 /// COMMIT leaves every claimed step due; the key makes a second firing impossible.
 public struct EscalatorStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
     public let cache: RoutingTableCache
     /// Names this escalator in what it records.
     public let instance: String
 
-    public init(client: PostgresClient, cache: RoutingTableCache, instance: String) {
+    public init(client: Database, cache: RoutingTableCache, instance: String) {
         self.client = client
         self.cache = cache
         self.instance = instance

@@ -1,6 +1,6 @@
 public import EscalationCore
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 
 /// Reads the history as a feed, for live web pages: each new event with what decides who may see
 /// it (the unit, the area's member, its agencies and people), in id order.
@@ -9,9 +9,9 @@ public import PostgresNIO
 /// see 104 commit. The feed therefore asks again for the ids it skipped (``FeedCursor``) until
 /// they turn up or are old enough to have been rolled back.
 public struct EventFeedStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
 
-    public init(client: PostgresClient) {
+    public init(client: Database) {
         self.client = client
     }
 

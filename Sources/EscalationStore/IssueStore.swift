@@ -1,17 +1,17 @@
 public import EscalationCore
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 import Foundation
 
 /// Creating and reading issues.
 public struct IssueStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
 
     /// How many issues with a running deadline a filtered list walks in order before asking the
     /// whole query (``duePage``); tests make it small to reach past it.
     public let dueStretch: Int
 
-    public init(client: PostgresClient, dueStretch: Int = 2_000) {
+    public init(client: Database, dueStretch: Int = 2_000) {
         self.client = client
         self.dueStretch = max(1, dueStretch)
     }

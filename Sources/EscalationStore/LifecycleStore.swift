@@ -1,6 +1,6 @@
 public import EscalationCore
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 import Foundation
 
 /// What people do to an issue once it is routed, as transactions: each locks the issue (only
@@ -12,10 +12,10 @@ import Foundation
 /// recorded before an acknowledgement (and stays in the history) or sees the acknowledged issue
 /// and does not fire.
 public struct LifecycleStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
     public let cache: RoutingTableCache
 
-    public init(client: PostgresClient, cache: RoutingTableCache) {
+    public init(client: Database, cache: RoutingTableCache) {
         self.client = client
         self.cache = cache
     }

@@ -1,6 +1,6 @@
 import Foundation
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 
 /// One numbered SQL file from `sql/`.
 public struct Migration: Sendable, Equatable {
@@ -84,7 +84,7 @@ public struct Migrator: Sendable {
     }
 
     /// Compares the database with the shipped migrations without changing anything.
-    public func status(client: PostgresClient, logger: Logger) async throws -> MigrationStatus {
+    public func status(client: Database, logger: Logger) async throws -> MigrationStatus {
         let exists = try await client.query(
             "SELECT to_regclass('escalated.schema_migrations') IS NOT NULL", logger: logger
         ).decode(Bool.self).first { _ in true } ?? false
@@ -115,7 +115,7 @@ public struct Migrator: Sendable {
     /// Replicas may call this at once: a transaction-level advisory lock serialises them, and
     /// each re-reads what is applied under the lock. A changed applied file stops everything.
     @discardableResult
-    public func migrate(client: PostgresClient, logger: Logger) async throws -> [Int] {
+    public func migrate(client: Database, logger: Logger) async throws -> [Int] {
         try await client.inTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             try await connection.query("CREATE SCHEMA IF NOT EXISTS escalated", logger: logger)
@@ -163,7 +163,7 @@ public struct Migrator: Sendable {
     }
 }
 
-extension PostgresClient {
+extension Database {
     /// `withTransaction`, rethrowing the closure's own error rather than PostgresNIO's wrapper,
     /// so callers can match the errors they threw.
     func inTransaction<Result: Sendable>(

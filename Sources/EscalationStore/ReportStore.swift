@@ -1,14 +1,14 @@
 public import EscalationCore
 public import Foundation
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 
 /// The summary report: per unit, area and agency, what was received in a window and how fast it
 /// was handled. One statement (GROUPING SETS), within the caller's scope.
 public struct ReportStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
 
-    public init(client: PostgresClient) {
+    public init(client: Database) {
         self.client = client
     }
 

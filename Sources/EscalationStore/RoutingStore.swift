@@ -49,12 +49,12 @@ public final class RoutingTableCache: Sendable {
 /// assignments and the events in one statement. A crash anywhere before COMMIT leaves every
 /// claimed issue as it was; a unique index forbids a second `routed` event.
 public struct RoutingStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
     public let cache: RoutingTableCache
     /// Names this router in the events it writes (which replica routed what).
     public let instance: String
 
-    public init(client: PostgresClient, cache: RoutingTableCache = RoutingTableCache(), instance: String) {
+    public init(client: Database, cache: RoutingTableCache = RoutingTableCache(), instance: String) {
         self.client = client
         self.cache = cache
         self.instance = instance

@@ -1,7 +1,7 @@
 public import EscalationCore
 public import Foundation
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 
 /// Signed-in sessions of web accounts, in PostgreSQL so that every replica sees them.
 ///
@@ -10,10 +10,10 @@ public import PostgresNIO
 /// sign-in, at sign-out, and when its account is disabled or its password set again. Its last use
 /// is written at most once per ``SessionPolicy/touchInterval``, so reading pages does not write.
 public struct SessionStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
     public var policy: SessionPolicy
 
-    public init(client: PostgresClient, policy: SessionPolicy = SessionPolicy()) {
+    public init(client: Database, policy: SessionPolicy = SessionPolicy()) {
         self.client = client
         self.policy = policy
     }

@@ -1,7 +1,7 @@
 import Crypto
 public import EscalationCore
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 public import Foundation
 
 /// API tokens: made (shown once), listed, revoked, and checked on every request.
@@ -10,9 +10,9 @@ public import Foundation
 /// hold a usable token. Checking one is a single indexed read, which also notes the last use at
 /// most once a minute (so a busy token does not write on every request).
 public struct TokenStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
 
-    public init(client: PostgresClient) {
+    public init(client: Database) {
         self.client = client
     }
 

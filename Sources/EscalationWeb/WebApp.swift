@@ -5,7 +5,7 @@ public import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
-public import PostgresNIO
+import PostgresNIO
 
 /// A request context the web app can serve: Hummingbird's, plus the client's address (sign-in
 /// attempts are throttled per address).
@@ -36,7 +36,7 @@ public struct WebConfiguration: Sendable {
 /// issues reads them within the signed-in person's scope, as the API does; every form that changes
 /// something carries the session's CSRF token and is refused (403, nothing changed) without it.
 public final class WebApp: Sendable {
-    let client: PostgresClient
+    let client: Database
     let cache: RoutingTableCache
     let configuration: WebConfiguration
     let accounts: AccountStore
@@ -51,7 +51,7 @@ public final class WebApp: Sendable {
     /// Deletes expired sessions (a service too).
     public let pruner: SessionPruner
 
-    public init(client: PostgresClient, cache: RoutingTableCache, instance: String, configuration: WebConfiguration, logger: Logger) throws {
+    public init(client: Database, cache: RoutingTableCache, instance: String, configuration: WebConfiguration, logger: Logger) throws {
         self.client = client
         self.cache = cache
         self.configuration = configuration

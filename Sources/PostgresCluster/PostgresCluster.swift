@@ -159,6 +159,40 @@ public final class PostgresCluster: Sendable {
         _ = try? run("pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "-t", "30", "stop"])
     }
 
+    /// Copies this running cluster into `directory` as a streaming standby of it (`pg_basebackup -R`):
+    /// start it with ``start(dataDirectory:install:settings:logger:)`` and it replicates from here.
+    public func baseBackup(into directory: String) throws(ClusterError) {
+        let result = try run("pg_basebackup", ["-h", host, "-p", "\(port)", "-U", username, "-D", directory, "-R", "-X", "stream", "-c", "fast", "--no-sync"])
+        guard result.status == 0 else { throw ClusterError("pg_basebackup failed: \(result.text.suffix(400))") }
+    }
+
+    /// Promotes a standby to primary and waits until it takes writes (what a failover manager does).
+    public func promote() throws(ClusterError) {
+        let result = try run("pg_ctl", ["-D", dataDirectory, "-w", "-t", "60", "promote"])
+        guard result.status == 0 else { throw ClusterError("pg_ctl promote failed: \(result.text.suffix(400))") }
+    }
+
+    /// Kills the server and every process of it with SIGKILL at once, as a machine that dies would
+    /// leave it: no shutdown checkpoint, connections dropped. Returns how many processes were killed.
+    @discardableResult
+    public func killHard() -> Int {
+        guard let pidText = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+              let postmaster = pidText.split(separator: "\n").first.flatMap({ Int32($0) }) else { return 0 }
+        // The children first (their parent is the postmaster), then the postmaster: a backend left
+        // without its postmaster would only notice and exit a moment later.
+        var children: [Int32] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == postmaster { children.append(pid) }
+        }
+        kill(postmaster, SIGSTOP)
+        for child in children { kill(child, SIGKILL) }
+        kill(postmaster, SIGKILL)
+        return children.count + 1
+    }
+
     /// The URL of a database on this cluster.
     public func url(database: String = "postgres") -> String {
         "postgres://\(username)@\(host):\(port)/\(database)"

@@ -55,7 +55,7 @@ enum CLI {
 
     /// Runs a command's database work: the database from `databaseURL` (as `databaseSettings`
     /// finds it), logging of warnings and errors (or `ESCALATED_LOG_LEVEL`), a pool for the call.
-    static func withDatabase<T: Sendable>(_ databaseURL: String?, _ body: @escaping @Sendable (PostgresClient, Logger) async throws -> T) async throws -> T {
+    static func withDatabase<T: Sendable>(_ databaseURL: String?, _ body: @escaping @Sendable (Database, Logger) async throws -> T) async throws -> T {
         let settings = try databaseSettings(databaseURL)
         let logger = bootstrapLogging(level: try logLevel(nil, default: .warning))
         return try await Daemon.withClient(settings, applicationName: "escalated-cli", logger: logger) { client in

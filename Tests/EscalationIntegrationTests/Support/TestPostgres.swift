@@ -50,9 +50,10 @@ private let sharedServer: Result<DatabaseSettings, any Error> = {
 
 enum TestPostgres {
     /// A new database on the shared server, migrated unless `migrate` is false, with `directory`
-    /// imported unless it is nil.
-    static func freshDatabase(migrate: Bool = true, directory: Directory? = TestDirectory.make()) async throws -> DatabaseSettings {
-        let server = try sharedServer.get()
+    /// imported unless it is nil; on `server` (a cluster of the test's own) or the shared one.
+    static func freshDatabase(migrate: Bool = true, directory: Directory? = TestDirectory.make(),
+                              on server: DatabaseSettings? = nil) async throws -> DatabaseSettings {
+        let server = try server ?? sharedServer.get()
         let name = "t_\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
         _ = try await withConnection(server) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: testLogger)
@@ -83,7 +84,7 @@ enum TestPostgres {
         }
     }
 
-    static func withClient<T: Sendable>(_ settings: DatabaseSettings, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    static func withClient<T: Sendable>(_ settings: DatabaseSettings, _ body: @escaping @Sendable (Database) async throws -> T) async throws -> T {
         try await Daemon.withClient(settings, applicationName: "escalated-test", logger: testLogger, body)
     }
 
