@@ -48,7 +48,7 @@ struct AuthedClient: TestClientProtocol {
 extension ApplicationProtocol {
     /// HummingbirdTesting's live test, with the body's error carried out as a value: the
     /// application then always stops by graceful shutdown. When the body throws inside
-    /// `test(.live)`, the service group is cancelled as well, and a Database connection
+    /// `test(.live)`, the service group is cancelled as well, and a PostgresClient connection
     /// request pending at that moment (the escalator's first batch) never returns: the test would
     /// hang instead of failing.
     func testLive<Value: Sendable>(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
