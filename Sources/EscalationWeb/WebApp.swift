@@ -275,7 +275,10 @@ struct WebErrorMiddleware<Context: WebRequestContext>: RouterMiddleware {
         } catch {
             context.logger.error("web request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
             let t = WebText.strings(.vi)
-            return app.message(nil, locale: .vi, title: t["error"]!, text: t["error_help"]!, status: .serviceUnavailable)
+            // Database trouble (a failover, say): the browser or a proxy may come back in a moment.
+            var response = app.message(nil, locale: .vi, title: t["error"]!, text: t["error_help"]!, status: .serviceUnavailable)
+            response.headers[.retryAfter] = "5"
+            return response
         }
     }
 }
