@@ -152,6 +152,13 @@ extension IntegrationTests {
 
             let after = try await Self.get(port, "/readyz")
             #expect(after.contains("\"host\":\"127.0.0.1:\(replica.port)\"") && after.contains("\"ready\":true"), "\(after)")
+            // The CLI takes the same URL and finds the new primary (the old one refuses connections).
+            let migrate = try DaemonProcess(arguments: ["migrate"], environment: ["DATABASE_URL": both.url])
+            #expect(try await migrate.waitForExit() == 0)
+            #expect(migrate.log.contains("the schema is current"), "\(migrate.log)")
+            let listed = try DaemonProcess(arguments: ["issues", "list"], environment: ["DATABASE_URL": both.url])
+            #expect(try await listed.waitForExit() == 0, "\(listed.log)")
+            #expect(listed.log.contains("Báo cáo"), "\(listed.log.prefix(500))")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit() == 0)
         }
