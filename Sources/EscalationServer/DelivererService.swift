@@ -115,13 +115,10 @@ public final class DelivererService: Service {
             try? await gracefulShutdown()
             return
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.recorder.run() }
-            await wake.runUntilShutdown(timer: timer, work: { await drainBatches(workers: 1) { await self.deliverOneBatch() } },
-                                        plan: { await planNextLook() })
-            // The sends still running finish, and every outcome is recorded, before the deliverer stops.
-            await recorder.close()
-        }
+        await wake.runUntilShutdown(timer: timer, work: { await drainBatches(workers: 1) { await self.deliverOneBatch() } },
+                                    plan: { await planNextLook() })
+        // The sends still running finish, and every outcome is recorded, before the deliverer stops.
+        await recorder.close()
         logger.info("deliverer stopped")
     }
 

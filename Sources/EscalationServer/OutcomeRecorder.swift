@@ -42,7 +42,7 @@ actor OutcomeRecorder {
     private var queued: [DeliveryStore.Outcome] = []
     /// Statements running now.
     private var busyLanes = 0
-    /// ``run()``, while it waits for the last outcomes after ``close()``.
+    /// ``close()``, while it waits for the last outcomes.
     private var drained: CheckedContinuation<Void, Never>?
     private var closed = false
     /// Statements that failed so far.
@@ -90,16 +90,11 @@ actor OutcomeRecorder {
         wakeIfDrained()
     }
 
-    /// No more sends will be admitted: ``run()`` returns once every message in flight has had
-    /// its outcome recorded.
-    func close() {
+    /// No more sends will be admitted; returns once every message in flight has had its outcome
+    /// recorded (or its statement failed). Called once, when the deliverer stops.
+    func close() async {
         closed = true
-        wakeIfDrained()
-    }
-
-    /// Returns once ``close()`` has been called and nothing is in flight.
-    func run() async {
-        guard !(closed && inFlight == 0) else { return }
+        guard inFlight > 0 else { return }
         await withCheckedContinuation { drained = $0 }
     }
 
