@@ -120,6 +120,7 @@ public enum Daemon {
 
         var app = Application(
             router: router,
+            server: HTTPConnectionTracker(limits: configuration.httpLimits, logger: logger.with("service", "http")).server(),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "escalated"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger.with("service", "http")

@@ -55,6 +55,14 @@ extension DaemonConfiguration {
         }
         if let limit = value(nil, "ESCALATED_RATE_LIMIT") { (api.rateLimit, api.rateBurst) = try APIConfiguration.parseRateLimit(limit) }
         if let cache = value(nil, "ESCALATED_TOKEN_CACHE") { api.tokenCacheTime = try Self.parseDuration(cache, name: "ESCALATED_TOKEN_CACHE") }
+        for (name, keyPath) in [("ESCALATED_HTTP_HEADER_TIMEOUT", \HTTPLimits.headerTimeout), ("ESCALATED_HTTP_BODY_TIMEOUT", \HTTPLimits.bodyTimeout),
+                                ("ESCALATED_HTTP_IDLE_TIMEOUT", \HTTPLimits.idleTimeout)] {
+            if let text = value(nil, name) { httpLimits[keyPath: keyPath] = try Self.parseDuration(text, name: name) }
+        }
+        if let cap = try Self.wholeNumber(nil, value(nil, "ESCALATED_HTTP_MAX_CONNECTIONS"), variable: "ESCALATED_HTTP_MAX_CONNECTIONS",
+                                          label: "ESCALATED_HTTP_MAX_CONNECTIONS", range: 1...1_000_000) {
+            httpLimits.maxConnections = cap
+        }
         deliverer.publicURL = value(nil, "ESCALATED_PUBLIC_URL")
             ?? "http://\(httpHost.contains(":") ? "[\(httpHost)]" : httpHost):\(httpPort)"
         if let lease = value(nil, "ESCALATED_DELIVERY_LEASE") {

@@ -3,6 +3,10 @@ public import EscalationWeb
 import Foundation
 public import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Everything the daemon needs to run, built once (flags, then environment, then defaults).
 public struct DaemonConfiguration: Sendable {
     public var database: DatabaseSettings
@@ -12,6 +16,8 @@ public struct DaemonConfiguration: Sendable {
     /// Where the HTTP API listens.
     public var httpHost: String = "127.0.0.1"
     public var httpPort: Int = 8080
+    /// How long a connection may hold a socket without making progress, and how many may be open.
+    public var httpLimits = HTTPLimits()
     /// Apply pending migrations at start instead of refusing to start.
     public var migrate: Bool = false
     public var router = RouterConfiguration()
@@ -87,6 +93,46 @@ public struct APIConfiguration: Sendable {
             burst = value
         }
         return (rate, burst)
+    }
+}
+
+/// Deadlines and a cap that keep slow or idle HTTP clients from holding the daemon's sockets.
+///
+/// Each deadline covers one phase of a connection, so none of them can cut a response in
+/// progress (a Server-Sent Events stream, a slow report): the header timeout runs only while a
+/// request head is awaited, the body timeout only while a request body is received, the idle
+/// timeout only between requests when no response is in progress.
+public struct HTTPLimits: Sendable, Equatable {
+    /// From the connection's open, or from the first byte of the next request on a kept-alive
+    /// connection, until the whole request head has arrived (a total deadline: trickling bytes
+    /// does not extend it). ESCALATED_HTTP_HEADER_TIMEOUT.
+    public var headerTimeout: Duration = .seconds(10)
+    /// From the end of a request head until the end of its body. ESCALATED_HTTP_BODY_TIMEOUT.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// A kept-alive connection with no response in progress waits this long for the first byte of
+    /// its next request. Longer than the 60 s idle timeout load balancers use by default, so the
+    /// balancer, not the daemon, closes an idle upstream connection. ESCALATED_HTTP_IDLE_TIMEOUT.
+    public var idleTimeout: Duration = .seconds(75)
+    /// Connections open at once; one more is answered 503 and closed. ESCALATED_HTTP_MAX_CONNECTIONS.
+    public var maxConnections: Int = HTTPLimits.defaultMaxConnections()
+
+    public init() {}
+
+    /// File descriptors kept out of the connection cap: the database pool and listener, SMTP
+    /// sessions, webhooks, the log, templates and migrations.
+    public static let reservedDescriptors = 128
+
+    /// 1024, or fewer when the process may open fewer files than 1024 plus ``reservedDescriptors``
+    /// (`ulimit -n`; the systemd unit sets 65536), never fewer than 16.
+    public static func defaultMaxConnections() -> Int {
+        var limit = rlimit()
+        #if os(Linux)
+        let status = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        #else
+        let status = getrlimit(RLIMIT_NOFILE, &limit)
+        #endif
+        guard status == 0, limit.rlim_cur != rlim_t.max else { return 1024 }
+        return max(16, min(1024, Int(clamping: limit.rlim_cur) - reservedDescriptors))
     }
 }
 

@@ -112,6 +112,8 @@ extension IntegrationTests {
                 (["serve"], env.merging(["ESCALATED_BATCH_SIZE": "lots"]) { $1 }, "ESCALATED_BATCH_SIZE must be a whole number (got 'lots')"),
                 (["serve", "--router-workers", "99"], env, "the router workers must be from 1 to 16 (got 99)"),
                 (["serve"], env.merging(["ESCALATED_POLL_INTERVAL": "soon"]) { $1 }, "the poll interval must be a duration"),
+                (["serve"], env.merging(["ESCALATED_HTTP_HEADER_TIMEOUT": "10"]) { $1 }, "ESCALATED_HTTP_HEADER_TIMEOUT must be a duration such as 500ms, 2s or 1m (got '10')"),
+                (["serve"], env.merging(["ESCALATED_HTTP_MAX_CONNECTIONS": "0"]) { $1 }, "ESCALATED_HTTP_MAX_CONNECTIONS must be from 1 to 1000000 (got 0)"),
                 (["migrate"], ["DATABASE_URL": "mysql://x/y"], "DATABASE_URL must look like postgres://"),
                 (["directory", "import", "/nonexistent.yaml"], env, "cannot read /nonexistent.yaml"),
                 (["bench", "--issues", "5"], [:], "--issues must be from 1000"),
