@@ -11,7 +11,7 @@ import PostgresNIO
 
 /// What to measure and how much (the `escalated bench` command's options).
 public struct BenchmarkOptions: Sendable {
-    public static let scenarios = ["backlog", "steady", "ceiling", "escalation", "burst", "email", "intake", "web-pages", "web-live", "web-signin"]
+    public static let scenarios = ["backlog", "steady", "ceiling", "escalation", "burst", "email", "intake", "web-pages", "web-live", "web-signin", "maintenance"]
 
     /// Issues in the backlog scenario.
     public var issues = 100_000
@@ -37,6 +37,8 @@ public struct BenchmarkOptions: Sendable {
     public var clients = 64
     /// The SMTP server script the email scenario runs (aiosmtpd); nil for the one shipped in the binary.
     public var smtpScript: String?
+    /// Old sent deliveries the maintenance scenario deletes (twice: alone, then under routing).
+    public var oldDeliveries = 200_000
     /// Also run the steady load on the backlog's database, right after it.
     public var afterBacklog = false
 
@@ -59,6 +61,7 @@ public struct BenchmarkOptions: Sendable {
         }
         if !(1...1_000_000).contains(due) { return "--due must be from 1 to 1000000" }
         if !(1...1_000_000).contains(burst) { return "--burst must be from 1 to 1000000" }
+        if !(1000...10_000_000).contains(oldDeliveries) { return "--old-deliveries must be from 1000 to 10000000" }
         return nil
     }
 }
@@ -147,6 +150,10 @@ public enum Benchmark {
         }
         if wanted("web-signin") {
             try await database("websignin").webSignIn(total: 100_000, agencyOpen: 1_000, into: &report)
+        }
+        // Retention (BenchMaintenance.swift); takes --rate and --seconds for the routing beside it.
+        if wanted("maintenance") {
+            try await database("maintenance").maintenance(rows: options.oldDeliveries, rate: options.rate, seconds: options.seconds, into: &report)
         }
         return report
     }

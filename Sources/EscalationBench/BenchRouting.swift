@@ -44,10 +44,10 @@ struct Bench {
         throw BenchError("the backlog was not routed within \(timeout)")
     }
 
-    /// Latency percentiles (ms) of commit(routed) − commit(reported) for issues with id > `after`,
+    /// Latency percentiles (ms) of commit(routed) − commit(reported) for issues with id > `after` (up to `through`),
     /// and the medians of its two parts: report commit → routing write statement (NOTIFY, wake-up,
     /// BEGIN, claim) and routing write statement → routing commit (`routed_at` is stamped by the write).
-    func latencies(after: Int64) async throws -> (p50: Double, p99: Double, max: Double, count: Int, toWrite: Double, toCommit: Double) {
+    func latencies(after: Int64, through: Int64 = .max) async throws -> (p50: Double, p99: Double, max: Double, count: Int, toWrite: Double, toCommit: Double) {
         let sql = """
             WITH l AS (
                 SELECT (extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - pg_xact_commit_timestamp(p.xmin)) * 1000)::float8 AS ms,
@@ -55,7 +55,7 @@ struct Bench {
                        (extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - i.routed_at) * 1000)::float8 AS to_commit
                   FROM escalated.events p JOIN escalated.events r ON r.issue_id = p.issue_id AND r.kind = 'routed'
                   JOIN escalated.issues i ON i.id = p.issue_id
-                 WHERE p.kind = 'reported' AND p.issue_id > \(after)
+                 WHERE p.kind = 'reported' AND p.issue_id > \(after) AND p.issue_id <= \(through)
             )
             SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms),
                    max(ms), count(*)::float8,
@@ -124,22 +124,7 @@ struct Bench {
         try await daemon.waitForListener(self)
         let after = try await maxID()
         let total = rate * seconds
-        let interval = Duration.nanoseconds(1_000_000_000 / rate)
-        let settings = self.settings
-        let logger = self.logger
-        let lateness = try await Daemon.withClient(settings, applicationName: "escalated-bench-insert", logger: logger) { client in
-            let clock = ContinuousClock()
-            let start = clock.now
-            var late = Duration.zero
-            for i in 0..<total {
-                let due = start + interval * i
-                if clock.now < due { try await Task.sleep(until: due, clock: clock) } else { late = max(late, clock.now - due) }
-                try await client.query("""
-                    INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('LC-BX-01', 'land', \("steady \(i)"))
-                    """, logger: logger)
-            }
-            return late
-        }
+        let lateness = try await insertAtRate(rate, seconds: seconds)
         try await waitUntilRouted(Int(after) + total, timeout: .seconds(60))
         let l = try await latencies(after: after)
         try await daemon.stop()
@@ -148,6 +133,26 @@ struct Bench {
         report.add("\(label): commit-to-routed p99", String(format: "%.2f ms", l.p99), "<= 10 ms")
         report.add("\(label): commit-to-routed max", String(format: "%.2f ms", l.max))
         report.add("\(label): median split", String(format: "%.2f ms to the routing write, %.2f ms from it to commit", l.toWrite, l.toCommit))
+    }
+
+    /// Commits `rate` single-row reports a second for `seconds`, each its own transaction, on a
+    /// fixed schedule; returns how far behind it the inserter fell at worst.
+    func insertAtRate(_ rate: Int, seconds: Int) async throws -> Duration {
+        let interval = Duration.nanoseconds(1_000_000_000 / rate)
+        let logger = self.logger
+        return try await Daemon.withClient(settings, applicationName: "escalated-bench-insert", logger: logger) { client in
+            let clock = ContinuousClock()
+            let start = clock.now
+            var late = Duration.zero
+            for i in 0..<(rate * seconds) {
+                let due = start + interval * i
+                if clock.now < due { try await Task.sleep(until: due, clock: clock) } else { late = max(late, clock.now - due) }
+                try await client.query("""
+                    INSERT INTO escalated.issues (unit_code, sector_code, title) VALUES ('LC-BX-01', 'land', \("steady \(i)"))
+                    """, logger: logger)
+            }
+            return late
+        }
     }
 
     // MARK: Ceiling

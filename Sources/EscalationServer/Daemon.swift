@@ -125,7 +125,9 @@ public enum Daemon {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger.with("service", "http")
         )
-        app.addServices(client, listener, routerService, escalator, deliverer, digests, live, webApp.pruner)
+        let maintenance = MaintenanceService(store: MaintenanceStore(client: client), configuration: configuration.maintenance,
+                                             logger: logger.with("service", "maintenance"))
+        app.addServices(client, listener, routerService, escalator, deliverer, digests, live, webApp.pruner, maintenance)
         return app
     }
 

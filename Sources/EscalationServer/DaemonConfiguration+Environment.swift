@@ -78,6 +78,20 @@ extension DaemonConfiguration {
             router.workers = workers
             escalator.workers = workers
         }
+        if let interval = value(nil, "ESCALATED_MAINTENANCE_INTERVAL") {
+            if ["0", "off"].contains(interval) {
+                maintenance.interval = nil
+            } else {
+                maintenance.interval = try Self.parseDuration(interval, name: "ESCALATED_MAINTENANCE_INTERVAL")
+            }
+        }
+        let ages: [(String, WritableKeyPath<RetentionPolicy, Duration>)] = [
+            ("ESCALATED_RETAIN_DELIVERIES", \.sentDeliveries), ("ESCALATED_RETAIN_DEAD_DELIVERIES", \.deadDeliveries),
+            ("ESCALATED_RETAIN_TOKENS", \.tokens), ("ESCALATED_RETAIN_DIGESTS", \.digests),
+        ]
+        for (name, path) in ages {
+            if let text = value(nil, name) { maintenance.retention[keyPath: path] = try Self.parseAge(text, name: name) }
+        }
         web.accounts = try AccountSettings(environment: environment)
         testHooks = try TestHooks(environment: environment)
     }

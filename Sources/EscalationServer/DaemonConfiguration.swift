@@ -25,6 +25,8 @@ public struct DaemonConfiguration: Sendable {
     public var deliverer = DelivererConfiguration()
     public var listener = ListenerConfiguration()
     public var api = APIConfiguration()
+    /// Retention: what the maintenance service deletes, and how often it looks.
+    public var maintenance = MaintenanceConfiguration()
     /// The web app (its public URL is the deliverer's, set at start).
     public var web = WebConfiguration()
     public var logLevel: Logger.Level = .info
@@ -55,6 +57,14 @@ public struct DaemonConfiguration: Sendable {
             }
         }
         throw SettingsError("\(name) must be a duration such as 500ms, 2s or 1m (got '\(text)')")
+    }
+
+    /// Reads a retention age in days, such as `90d` (at least 1d, at most 100 years).
+    public static func parseAge(_ text: String, name: String) throws(SettingsError) -> Duration {
+        guard text.hasSuffix("d"), let days = Int(text.dropLast()), (1...36_500).contains(days) else {
+            throw SettingsError("\(name) must be a number of days such as 90d, at least 1d (got '\(text)')")
+        }
+        return .seconds(Int64(days) * 86_400)
     }
 
     /// Reads a log level name (`trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`).

@@ -6,7 +6,7 @@ import Logging
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure routing (backlog, steady load, insert ceiling, memory), escalation (steps due among many open issues, a burst), email delivery and HTTP intake.",
+        abstract: "Measure routing (backlog, steady load, insert ceiling, memory), escalation (steps due among many open issues, a burst), email delivery, HTTP intake, the web app and maintenance.",
         discussion: "Starts its own PostgreSQL (fsync on) in a temporary folder and runs `escalated serve` as a child process. Build in release mode: `swift run -c release escalated bench`."
     )
 
@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Steps due at one instant in the burst scenario.") var burst: Int = 50_000
     @Option(help: "Emails queued in the email scenario.") var emails: Int = 10_000
     @Option(help: "Concurrent clients in the intake scenario (HTTP, then single-row SQL).") var clients: Int = 64
+    @Option(help: "Old sent deliveries the maintenance scenario deletes.") var oldDeliveries: Int = 200_000
     @Option(help: "The SMTP server script the email scenario runs (aiosmtpd; default: tools/smtp_server.py, shipped in the binary).") var smtpScript: String?
     @Flag(help: "Also run the steady load on the backlog's database, right after it (dead index entries not yet vacuumed).") var afterBacklog = false
 
@@ -38,6 +39,7 @@ struct BenchCommand: AsyncParsableCommand {
         o.burst = burst
         o.emails = emails
         o.clients = clients
+        o.oldDeliveries = oldDeliveries
         o.smtpScript = smtpScript
         o.afterBacklog = afterBacklog
         return o

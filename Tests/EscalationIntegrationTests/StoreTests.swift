@@ -83,6 +83,23 @@ extension IntegrationTests {
             #expect(daemon.log.contains("the database lacks migration 1 (init)"), "\(daemon.log)")
         }
 
+        @Test("`serve` (with or without --migrate) refuses a schema newer than it knows, in one sentence, exit 2, and changes nothing")
+        func serveRefusesNewerSchema() async throws {
+            let settings = try await TestPostgres.freshDatabase()
+            let newer = (try Migrator.bundled().map(\.version).max() ?? 0) + 1
+            try await TestPostgres.execute(settings, """
+                INSERT INTO escalated.schema_migrations (version, name, checksum) VALUES (\(newer), 'from_the_future', 'x')
+                """)
+            let sentence = "the database has migration \(newer), which this build of escalated does not know; run a newer escalated"
+            for arguments in [[], ["--migrate"]] {
+                let daemon = try DaemonProcess.serve(settings, arguments: arguments)
+                #expect(try await daemon.waitForExit() == 2, "\(arguments)")
+                let lines = daemon.log.split(separator: "\n").filter { $0.contains("escalated does not know") }
+                #expect(lines.count == 1 && lines[0].hasSuffix(sentence), "\(arguments): \(daemon.log)")
+            }
+            #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.schema_migrations") == Int64(newer))
+        }
+
         @Test("import is validated, idempotent, and export imports back to the same state")
         func importExport() async throws {
             let settings = try await TestPostgres.freshDatabase(directory: nil)

@@ -130,3 +130,22 @@ final class DaemonProcess: @unchecked Sendable {
         unlink(logPath)
     }
 }
+
+extension DaemonProcess {
+    /// `escalated serve` on `settings`, sending its emails to `smtp`; returns once it serves HTTP
+    /// and its listener is connected (alone on this database).
+    static func serving(_ settings: DatabaseSettings, smtp: SMTPServer) async throws -> DaemonProcess {
+        let daemon = try serve(settings, environment: [
+            "ESCALATED_SMTP_URL": "smtp://127.0.0.1:\(smtp.port)", "ESCALATED_MAIL_FROM": "escalated@example.org",
+        ])
+        _ = try await daemon.waitForPort()
+        try await InProcessDaemon.waitForListener(settings, count: 1)
+        return daemon
+    }
+
+    /// Sends SIGTERM and returns the exit status once the daemon has stopped.
+    func terminate() async throws -> Int32 {
+        signal(SIGTERM)
+        return try await waitForExit()
+    }
+}
