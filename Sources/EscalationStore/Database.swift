@@ -35,8 +35,8 @@ public final class Database: Service, Sendable {
     private let checkInterval: Duration
     private let fixed: PostgresClient?
     private let state: Mutex<State>
-    private let checks: AsyncStream<Void>
-    private let checkSignal: AsyncStream<Void>.Continuation
+    /// A call failed in a way that asks for a check before the next interval.
+    private let checkRequested = Atomic<Bool>(false)
     private let switches = Counter(label: "escalated_database_switches_total")
 
     private struct State {
@@ -55,7 +55,6 @@ public final class Database: Service, Sendable {
         self.maximumConnections = maximumConnections
         self.logger = logger
         self.checkInterval = checkInterval
-        (checks, checkSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         if settings.followsPrimary {
             fixed = nil
             state = Mutex(State())
@@ -120,17 +119,40 @@ public final class Database: Service, Sendable {
         }
     }
 
+    /// A transaction on a pooled connection: BEGIN, `closure`, COMMIT; ROLLBACK when the closure
+    /// throws, and its error is rethrown as it is.
+    ///
+    /// Not PostgresNIO's `withTransaction`: after a failure it sends ROLLBACK on the same
+    /// connection, and when the failure was the server going away (a failover, a restart), a
+    /// query on that dead connection can wait for ever, holding its request with it. Here no
+    /// statement goes to a closed connection, and ROLLBACK has 2 s before the connection is closed
+    /// (which rolls back as well).
     public func withTransaction<Result>(
         logger: Logger, file: String = #file, line: Int = #line,
         isolation: isolated (any Actor)? = #isolation,
         _ closure: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        let client = try await pool()
+        try await withConnection(isolation: isolation) { connection in
+            try await connection.query("BEGIN", logger: logger)
+            let value: Result
+            do {
+                value = try await closure(connection)
+            } catch {
+                await Self.rollBack(connection, logger: logger)
+                throw error
+            }
+            guard !connection.isClosed else { throw DatabaseUnavailable("the connection closed before COMMIT; the transaction did not commit") }
+            try await connection.query("COMMIT", logger: logger)
+            return value
+        }
+    }
+
+    static func rollBack(_ connection: PostgresConnection, logger: Logger) async {
+        guard !connection.isClosed else { return }
         do {
-            return try await client.withTransaction(logger: logger, file: file, line: line, isolation: isolation, closure)
+            _ = try await within(.seconds(2)) { try await connection.query("ROLLBACK", logger: logger) }
         } catch {
-            noteFailure(error)
-            throw error
+            try? await connection.close()
         }
     }
 
@@ -154,7 +176,7 @@ public final class Database: Service, Sendable {
     /// check the host now rather than at the next interval.
     private func noteFailure(_ error: any Error) {
         guard fixed == nil, Self.mayMeanServerTrouble(error) else { return }
-        checkSignal.yield()
+        checkRequested.store(true, ordering: .relaxed)
     }
 
     static func mayMeanServerTrouble(_ error: any Error) -> Bool {
@@ -231,8 +253,17 @@ public final class Database: Service, Sendable {
     private func watch(_ client: PostgresClient, on endpoint: DatabaseSettings.Endpoint) async -> String {
         var unsure = 0
         while !Task.isCancelled {
-            await nextCheck()
+            let suspected = await nextCheck()
             if Task.isCancelled { break }
+            if suspected {
+                // A call failed: ask the server on a connection of its own. Through the pool the
+                // question would wait for the pool to reconnect to a server that may be gone
+                // (up to the 2 s limit), which was most of the time a failover took to notice.
+                switch await Self.probe(endpoint, settings: settings, logger: logger) {
+                case .refuses(let why): return why
+                case .accepts: continue
+                }
+            }
             let verdict: Verdict
             do {
                 verdict = try await Self.within(.seconds(2)) { [settings] in
@@ -257,16 +288,16 @@ public final class Database: Service, Sendable {
         return "the daemon is stopping"
     }
 
-    /// Sleeps until the next check: `checkInterval`, or sooner when a call failed.
-    private func nextCheck() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [checkInterval] in try? await Task.sleep(for: checkInterval) }
-            group.addTask { [checks] in
-                for await _ in checks { return }
-            }
-            _ = await group.next()
-            group.cancelAll()
+    /// Sleeps until the next check: `checkInterval`, or sooner (within 50 ms) when a call failed;
+    /// true in that case. (Polling a flag, not awaiting a stream: a cancelled wait on an
+    /// AsyncStream ends the stream, and the loop then checked without pause, 700 times a second.)
+    private func nextCheck() async -> Bool {
+        let end = ContinuousClock.now + checkInterval
+        while ContinuousClock.now < end {
+            if checkRequested.exchange(false, ordering: .relaxed) { return true }
+            do { try await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: end))) } catch { return false }
         }
+        return checkRequested.exchange(false, ordering: .relaxed)
     }
 
     public enum Verdict: Sendable, Equatable {
@@ -274,28 +305,28 @@ public final class Database: Service, Sendable {
         case refuses(String)
     }
 
-    /// Asks `endpoint` on a connection of its own (closed by a timer if the server stops
-    /// answering: a dead PostgresNIO connection can hang a query for ever).
+    /// Asks `endpoint` on a connection of its own, within 3 s (a dead PostgresNIO connection can
+    /// hang a query for ever; the call then returns and its task is left to end with the connection).
     public static func probe(_ endpoint: DatabaseSettings.Endpoint, settings: DatabaseSettings, logger: Logger) async -> Verdict {
         do {
-            var quiet = logger
-            quiet.logLevel = .critical
-            let config = try settings.connectionConfiguration(applicationName: "escalated-probe", endpoint: endpoint)
-            let connection = try await PostgresConnection.connect(configuration: config, id: 0, logger: quiet)
-            let closer = Task {
-                try? await Task.sleep(for: .seconds(2))
-                try? await connection.close()
-            }
-            defer { closer.cancel() }
-            do {
-                let verdict = try await ask(settings.target, endpoint: endpoint) { query in
-                    try await connection.query(query, logger: quiet)
+            // The whole question within 3 s: a server that accepts the connection but never
+            // answers (a stopped process, a half-open network path) must not stall the caller.
+            return try await within(.seconds(3)) {
+                var quiet = logger
+                quiet.logLevel = .critical
+                var config = try settings.connectionConfiguration(applicationName: "escalated-probe", endpoint: endpoint)
+                config.options.connectTimeout = .seconds(2)
+                let connection = try await PostgresConnection.connect(configuration: config, id: 0, logger: quiet)
+                do {
+                    let verdict = try await ask(settings.target, endpoint: endpoint) { query in
+                        try await connection.query(query, logger: quiet)
+                    }
+                    try? await connection.close()
+                    return verdict
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
-                try? await connection.close()
-                return verdict
-            } catch {
-                try? await connection.close()
-                throw error
             }
         } catch {
             return .refuses("\(endpoint) does not answer (\(describe(error)))")

@@ -1,5 +1,5 @@
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 
 /// How long what no one needs is kept before maintenance deletes it.
 ///
@@ -38,9 +38,9 @@ public struct RetentionPolicy: Sendable, Equatable {
 /// Every batch is one autocommit statement that claims its rows with `FOR UPDATE SKIP LOCKED`:
 /// replicas running maintenance at once never wait on each other and never delete a row twice.
 public struct MaintenanceStore: Sendable {
-    public let client: PostgresClient
+    public let client: Database
 
-    public init(client: PostgresClient) {
+    public init(client: Database) {
         self.client = client
     }
 

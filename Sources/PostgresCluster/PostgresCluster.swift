@@ -178,8 +178,10 @@ public final class PostgresCluster: Sendable {
     public func killHard() -> Int {
         guard let pidText = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
               let postmaster = pidText.split(separator: "\n").first.flatMap({ Int32($0) }) else { return 0 }
-        // The children first (their parent is the postmaster), then the postmaster: a backend left
-        // without its postmaster would only notice and exit a moment later.
+        // Stopped first, so that it forks no backend while its children are listed; then the
+        // children, then the postmaster (a backend left without its postmaster would only notice
+        // and exit a moment later, and one forked after the listing would live on).
+        kill(postmaster, SIGSTOP)
         var children: [Int32] = []
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
@@ -187,7 +189,6 @@ public final class PostgresCluster: Sendable {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             if fields.count > 1, Int32(fields[1]) == postmaster { children.append(pid) }
         }
-        kill(postmaster, SIGSTOP)
         for child in children { kill(child, SIGKILL) }
         kill(postmaster, SIGKILL)
         return children.count + 1

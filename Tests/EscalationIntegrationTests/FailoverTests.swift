@@ -171,6 +171,28 @@ extension IntegrationTests {
             let promotedWall = Mutex(0.0)
         }
 
+        @Test("an idle daemon following the primary asks its host about once a second, not in a loop")
+        func idleChecks() async throws {
+            var settings = try await TestPostgres.freshDatabase()
+            settings.target = .readWrite
+            let daemon = try DaemonProcess.serve(settings)
+            _ = try await daemon.waitForPort()
+            try await InProcessDaemon.waitForListener(settings, count: 1)
+            let commits = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            try await Task.sleep(for: .seconds(1))
+            let before = try await TestPostgres.scalar(settings, commits)
+            try await Task.sleep(for: .seconds(5))
+            let after = try await TestPostgres.scalar(settings, commits)
+            // The check (1/s), the router's and escalator's polls, the deliverer's look (2 s each),
+            // the listener's heartbeat and this test's own queries: a handful a second. A check
+            // loop without its pause made over 700 a second.
+            let rate = Double(after - before) / 5
+            print("following the primary, idle: \(rate) transactions a second")
+            #expect(rate < 20, "\(rate) transactions a second while idle")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit() == 0)
+        }
+
         static func seconds(_ duration: Duration) -> Double {
             Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         }
