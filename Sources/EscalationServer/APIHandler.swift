@@ -49,7 +49,7 @@ struct APIHandler: APIProtocol {
             ready: false, database: "unreachable", host: client.currentEndpoint?.description,
             listener: listener.isConnected ? "connected" : "disconnected", migrations: "unknown")
         do {
-            let status = try await withTimeout(.seconds(2)) { [client, migrator] in
+            let status = try await Database.within(.seconds(2)) { [client, migrator] in
                 try await migrator.status(client: client, logger: logger)
             }
             state.database = "ok"
@@ -110,22 +110,6 @@ struct RequestScope: Sendable {
         let actor = try actor()
         guard actor.may(operation) else { throw APIError.forbidden(actor.kind, operation) }
         return actor
-    }
-}
-
-struct TimeoutError: Error {}
-
-/// Runs `operation`, or throws ``TimeoutError`` after `limit` (the operation is cancelled).
-func withTimeout<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw TimeoutError()
-        }
-        defer { group.cancelAll() }
-        guard let result = try await group.next() else { throw TimeoutError() }
-        return result
     }
 }
 

@@ -399,7 +399,7 @@ public final class Database: Service, Sendable {
 
     /// `operation`'s result, or ``TimedOut`` after `limit`. The operation runs in a task of its own
     /// and is cancelled, not awaited, on timeout: a call on a dead connection may never return.
-    static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    public static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let pending = PendingAnswer<T>()
         return try await withCheckedThrowingContinuation { continuation in
             pending.hold(continuation)

@@ -46,8 +46,7 @@ extension IntegrationTests {
             let replica = try PostgresCluster.start(dataDirectory: base + "-standby", settings: settings, logger: testLogger)
             standby = replica
             step("standby started")
-            let onStandby = onPrimary.with(database: onPrimary.database)
-            var standbySettings = onStandby
+            var standbySettings = onPrimary
             standbySettings.endpoints = [.init(host: replica.host, port: replica.port)]
             // Synchronous replication: a commit is acknowledged once the standby has it.
             _ = try primary.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")
