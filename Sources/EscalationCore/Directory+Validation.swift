@@ -83,6 +83,7 @@ extension Directory {
                 report(entryName, field, "must not contain control characters")
             }
         }
+        if let name { checkName("top level", "name", name) }
         func checkEmail(_ entryName: String, _ field: String, _ email: String) {
             if !EmailAddress.isValid(email) { report(entryName, field, "'\(email)' is not an email address") }
         }

@@ -5,6 +5,8 @@ public import Foundation
 /// A directory is data: it is imported from a file, validated as a whole, and replaced in one
 /// transaction. Nothing about any particular province is built in.
 public struct Directory: Sendable, Equatable {
+    /// The organisation's name (`Tỉnh Lào Cai`), at the head of its reports; optional.
+    public var name: String?
     public var people: [Person]
     public var areas: [Area]
     public var units: [Unit]
@@ -30,8 +32,10 @@ public struct Directory: Sendable, Equatable {
         calendars: [CalendarDefinition] = [],
         groups: [SupervisorGroup] = [],
         chains: [EscalationChain] = [],
-        defaults: EscalationDefaults = EscalationDefaults()
+        defaults: EscalationDefaults = EscalationDefaults(),
+        name: String? = nil
     ) {
+        self.name = name
         self.people = people
         self.areas = areas
         self.units = units

@@ -45,18 +45,21 @@ extension APIHandler {
         return rank(.csv) > rank(.json)
     }
 
-    /// RFC 4180: a header line, then one line per unit, area and agency.
+    /// RFC 4180: a header line, then one line per unit, area, agency and sector.
     static func csv(_ summary: ReportStore.Summary) -> String {
         func number(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "" }
         func quoted(_ text: String) -> String {
             text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
         }
-        var lines = ["dimension,code,received,acknowledged_on_time,resolved_on_time,overdue,acknowledge_median_s,acknowledge_p90_s,resolve_median_s,resolve_p90_s"]
-        for (dimension, rows) in [("unit", summary.units), ("area", summary.areas), ("agency", summary.agencies)] {
+        var lines = ["dimension,code,received,acknowledged_on_time,resolved_on_time,overdue,acknowledge_median_s,acknowledge_p90_s,resolve_median_s,resolve_p90_s,"
+                     + "acknowledge_working_median_s,acknowledge_working_p90_s,resolve_working_median_s,resolve_working_p90_s"]
+        for (dimension, rows) in [("unit", summary.units), ("area", summary.areas), ("agency", summary.agencies), ("sector", summary.sectors)] {
             for row in rows {
                 lines.append([dimension, quoted(row.code), "\(row.received)", "\(row.acknowledgedOnTime)", "\(row.resolvedOnTime)", "\(row.overdue)",
                               number(row.acknowledgeSeconds.median), number(row.acknowledgeSeconds.p90),
-                              number(row.resolveSeconds.median), number(row.resolveSeconds.p90)].joined(separator: ","))
+                              number(row.resolveSeconds.median), number(row.resolveSeconds.p90),
+                              number(row.acknowledgeWorkingSeconds.median), number(row.acknowledgeWorkingSeconds.p90),
+                              number(row.resolveWorkingSeconds.median), number(row.resolveWorkingSeconds.p90)].joined(separator: ","))
             }
         }
         return lines.joined(separator: "\r\n") + "\r\n"

@@ -102,10 +102,13 @@ extension Components.Schemas.Summary {
                 .init(code: $0.code, received: $0.received, acknowledgedOnTime: $0.acknowledgedOnTime, resolvedOnTime: $0.resolvedOnTime,
                       overdue: $0.overdue,
                       acknowledgeSeconds: .init(median: $0.acknowledgeSeconds.median, p90: $0.acknowledgeSeconds.p90),
-                      resolveSeconds: .init(median: $0.resolveSeconds.median, p90: $0.resolveSeconds.p90))
+                      resolveSeconds: .init(median: $0.resolveSeconds.median, p90: $0.resolveSeconds.p90),
+                      acknowledgeWorkingSeconds: .init(value1: .init(median: $0.acknowledgeWorkingSeconds.median, p90: $0.acknowledgeWorkingSeconds.p90)),
+                      resolveWorkingSeconds: .init(value1: .init(median: $0.resolveWorkingSeconds.median, p90: $0.resolveWorkingSeconds.p90)))
             }
         }
-        self.init(from: summary.from, to: summary.to, units: rows(summary.units), areas: rows(summary.areas), agencies: rows(summary.agencies))
+        self.init(from: summary.from, to: summary.to, units: rows(summary.units), areas: rows(summary.areas), agencies: rows(summary.agencies),
+                  sectors: rows(summary.sectors))
     }
 }
 

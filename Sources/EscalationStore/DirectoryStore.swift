@@ -137,7 +137,7 @@ public struct DirectoryStore: Sendable {
                           \(d.chains.map { DirectoryJSON.levels($0.levels) })::text[]) AS t(o, c, n, l)
             """, logger: logger)
         try await connection.query("""
-            UPDATE escalated.directory_meta SET default_calendar = \(d.defaults.calendar), default_chain = \(d.defaults.chain)
+            UPDATE escalated.directory_meta SET default_calendar = \(d.defaults.calendar), default_chain = \(d.defaults.chain), name = \(d.name)
             """, logger: logger)
         try await connection.query("""
             INSERT INTO escalated.routing_rules (ord, id, priority, match_sector, match_unit, match_area, match_severity,
@@ -190,10 +190,11 @@ public struct DirectoryStore: Sendable {
             d.sectors.append(Sector(code: code, nameVi: nameVi, nameEn: nameEn, agency: agency, normal: normal, urgent: urgent,
                                     calendar: calendar, chain: chain))
         }
-        for try await (calendar, chain) in try await connection.query(
-            "SELECT default_calendar, default_chain FROM escalated.directory_meta", logger: logger
-        ).decode((String?, String?).self) {
+        for try await (calendar, chain, name) in try await connection.query(
+            "SELECT default_calendar, default_chain, name FROM escalated.directory_meta", logger: logger
+        ).decode((String?, String?, String?).self) {
             d.defaults = EscalationDefaults(calendar: calendar, chain: chain)
+            d.name = name
         }
         for try await (code, zone, hours, holidays, extra) in try await connection.query("""
             SELECT code, time_zone, hours::text, array_to_string(holidays, E'\\n'), extra_days::text

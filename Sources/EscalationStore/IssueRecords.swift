@@ -113,6 +113,8 @@ public struct IssueFilter: Sendable, Equatable {
     public var overdue: Bool
     /// Only issues received at or after this time.
     public var since: Date?
+    /// Only issues received before this time.
+    public var before: Date?
     /// Only issues whose title contains these words (each of them, in any order, case and
     /// accents as typed).
     public var words: String?

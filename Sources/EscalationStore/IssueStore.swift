@@ -235,6 +235,7 @@ public struct IssueStore: Sendable {
         // and the deadline as independent, would read and sort every overdue issue instead.
         if let state = filter.state { add({ "i.state = $\($0)" }, state.rawValue, costly: filter.sort == .due) }
         if let since = filter.since { add({ "i.created_at >= $\($0)" }, since) }
+        if let before = filter.before { add({ "i.created_at < $\($0)" }, before) }
         for word in (filter.words ?? "").split(whereSeparator: \.isWhitespace).prefix(8) {
             // ILIKE with the pattern's own wildcards escaped: the word matches as typed.
             let escaped = word.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")

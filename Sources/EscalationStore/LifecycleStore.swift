@@ -41,12 +41,16 @@ public struct LifecycleStore: Sendable {
     public func perform(_ action: IssueAction, issue id: Int64, actor: Actor, person: Person? = nil, expectedVersion: Int? = nil,
                         logger: Logger) async throws -> (state: IssueState, version: Int) {
         try await client.inTransaction(logger: logger) { connection in
-            guard let (issue, now, revision) = try await Self.lock(id, actor: actor, connection: connection, logger: logger) else {
+            guard let (issue, now, revision, created) = try await Self.lock(id, actor: actor, connection: connection, logger: logger) else {
                 throw IssueActionError.notFound
             }
             let policy = try await cache.compiled(revision: revision, connection: connection, logger: logger).policy
             let change = try IssueLifecycle.apply(action, to: issue, actor: actor, expectedVersion: expectedVersion, policy: policy, now: now)
-            let version = try await Self.write(change, issue: id, actor: actor, person: person, connection: connection, logger: logger)
+            // Time taken, counted as the deadlines count it, for the reports.
+            let counted = policy.time(sector: issue.sector, severity: issue.severity)
+            let worked = counted.workingSeconds(from: created, to: now)
+            let version = try await Self.write(change, issue: id, actor: actor, person: person, worked: worked,
+                                               connection: connection, logger: logger)
             return (change.state, version ?? issue.version + (change.bumpsVersion ? 1 : 0))
         }
     }
@@ -54,7 +58,7 @@ public struct LifecycleStore: Sendable {
     /// Locks the issue within `actor`'s scope and reads it, with the database's clock and the
     /// directory revision; nil when there is no such issue in the scope.
     private static func lock(_ id: Int64, actor: Actor, connection: PostgresConnection,
-                             logger: Logger) async throws -> (IssueSnapshot, Date, Int64)? {
+                             logger: Logger) async throws -> (IssueSnapshot, Date, Int64, Date)? {
         var binds = PostgresBindings()
         binds.append(id)
         let inScope = ScopeSQL.condition(actor, binds: &binds)
@@ -62,15 +66,17 @@ public struct LifecycleStore: Sendable {
             SELECT i.state, i.sector_code, i.severity, i.chain_code, i.escalation_level, i.acknowledge_due_at,
                    i.resolve_due_at, now(), m.revision, i.version,
                    ARRAY(SELECT target_code FROM escalated.assignments WHERE issue_id = i.id AND target_kind = 'agency' AND role = 'agency'),
-                   i.unit_code, (SELECT target_code FROM escalated.assignments WHERE issue_id = i.id AND role = 'member' LIMIT 1)
+                   i.unit_code, (SELECT target_code FROM escalated.assignments WHERE issue_id = i.id AND role = 'member' LIMIT 1),
+                   i.created_at
               FROM escalated.issues i, escalated.directory_meta m WHERE i.id = $1 AND \(inScope) FOR UPDATE OF i
             """, binds: binds)
-        for try await (state, sector, severity, chain, level, ack, resolve, now, revision, version, agencies, unit, member) in try await connection.query(select, logger: logger)
-            .decode((IssueState, String, Severity, String?, Int, Date?, Date?, Date, Int64, Int, [String], String, String?).self) {
+        for try await (state, sector, severity, chain, level, ack, resolve, now, revision, version, agencies, unit, member, created)
+                in try await connection.query(select, logger: logger)
+            .decode((IssueState, String, Severity, String?, Int, Date?, Date?, Date, Int64, Int, [String], String, String?, Date).self) {
             let snapshot = IssueSnapshot(state: state, sector: sector, severity: severity, chain: chain, level: level,
                                          acknowledgeDue: ack, resolveDue: resolve, version: version, agencies: agencies,
                                          unit: unit, member: member)
-            return (snapshot, now, revision)
+            return (snapshot, now, revision, created)
         }
         return nil
     }
@@ -79,9 +85,9 @@ public struct LifecycleStore: Sendable {
     ///
     /// The statement holds only the parts the change needs: the handover of a reassignment and
     /// the outbox rows are left out of the others (every action is planned anew, and the
-    /// acknowledgement is the hot path). The parameters are bound in one fixed order ($1 to $26)
+    /// acknowledgement is the hot path). The parameters are bound in one fixed order ($1 to $27)
     /// whichever parts are present.
-    private static func write(_ change: IssueChange, issue id: Int64, actor: Actor, person: Person?, connection: PostgresConnection,
+    private static func write(_ change: IssueChange, issue id: Int64, actor: Actor, person: Person?, worked: Int, connection: PostgresConnection,
                               logger: Logger) async throws -> Int? {
         var kinds: [String] = [], recipientKinds: [String] = [], recipientCodes: [String] = [], channels: [String] = []
         for note in change.notifications {
@@ -119,6 +125,7 @@ public struct LifecycleStore: Sendable {
         binds.append(channels)                                                  // $24
         binds.append(person?.accountID)                                         // $25
         binds.append(person.map { String($0.name.prefix(100)) })                // $26
+        binds.append(worked)                                                    // $27 (counted seconds since the report)
         var parts: [String] = []
         if change.newAgency != nil {
             parts.append("""
@@ -142,6 +149,8 @@ public struct LifecycleStore: Sendable {
                     updated_at = CASE WHEN $3 = 1 THEN clock_timestamp() ELSE updated_at END,
                     acknowledged_at = CASE WHEN $4 THEN now() WHEN $5 THEN NULL ELSE acknowledged_at END,
                     resolved_at = CASE WHEN $6 THEN now() WHEN $7 THEN NULL ELSE resolved_at END,
+                    acknowledge_work_seconds = CASE WHEN $4 THEN $27::int4 WHEN $5 THEN NULL ELSE acknowledge_work_seconds END,
+                    resolve_work_seconds = CASE WHEN $6 THEN $27::int4 WHEN $7 THEN NULL ELSE resolve_work_seconds END,
                     acknowledge_due_at = $8,
                     resolve_due_at = $9,
                     due_at = CASE WHEN $10 THEN due_at ELSE $11 END,

@@ -48,6 +48,10 @@ extension WebApp {
             if directory.sectors.contains(where: { $0.code == sector }) { query.filter.sector = sector } else { query.errors["sector"] = invalid }
             query.form["sector"] = sector
         }
+        if let agency = value("agency") {
+            if directory.agencies.contains(where: { $0.code == agency }) { query.filter.agency = agency } else { query.errors["agency"] = invalid }
+            query.form["agency"] = agency
+        }
         if value("overdue") != nil {
             query.filter.overdue = true
             query.form["overdue"] = "1"
@@ -59,6 +63,14 @@ extension WebApp {
                 query.errors["since"] = locale == .vi ? "Ngày phải viết dạng dd/mm/yyyy." : "Write the date as dd/mm/yyyy."
             }
             query.form["since"] = since
+        }
+        if let until = value("until") {
+            // The last day included, as the dashboards link it.
+            let local = LocalDate(until) ?? Self.vietnameseDate(until)
+            if let local, let end = directory.timeZone.startOfDay(local.adding(days: 1)) { query.filter.before = end } else {
+                query.errors["until"] = locale == .vi ? "Ngày phải viết dạng dd/mm/yyyy." : "Write the date as dd/mm/yyyy."
+            }
+            query.form["until"] = until
         }
         if let words = value("q") {
             if words.count <= 200 { query.filter.words = words } else { query.errors["q"] = WebText.strings(locale)["too_long"]! }
@@ -86,7 +98,7 @@ extension WebApp {
     static func queryString(_ query: ListQuery, extra: [(String, String)] = []) -> String {
         var pairs: [(String, String)] = []
         if query.view == "all", query.form["state"] == nil { pairs.append(("view", "all")) }
-        for key in ["state", "unit", "area", "sector", "overdue", "since", "q"] {
+        for key in ["state", "unit", "area", "sector", "agency", "overdue", "since", "until", "q"] {
             if let value = query.form[key] { pairs.append((key, value)) }
         }
         pairs += extra
@@ -140,6 +152,8 @@ extension WebApp {
         values["units"] = directory.units.count <= 500
             ? directory.units.map { ["value": $0.code, "label": $0.name, "selected": query.form["unit"] == $0.code] } : []
         values["show_unit_filter"] = viewer.actor.kind != .unit
+        values["show_agency_filter"] = viewer.actor.kind != .unit && viewer.actor.kind != .agency
+        values["agencies"] = directory.agencies.map { ["value": $0.code, "label": $0.name, "selected": query.form["agency"] == $0.code] }
         return pages.render("issues", values, status: query.errors.isEmpty ? .ok : .badRequest)
     }
 

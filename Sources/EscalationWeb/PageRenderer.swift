@@ -25,7 +25,7 @@ struct PageRenderer: Sendable {
     }
 
     /// The names of the pages every build must have.
-    static let pages = ["sign-in", "password", "forgot", "issues", "issue", "report", "message", "accounts", "deliveries", "directory"]
+    static let pages = ["sign-in", "password", "forgot", "issues", "issue", "report", "message", "accounts", "deliveries", "directory", "dashboard", "print"]
 
     static func bundled() throws -> PageRenderer {
         var libraries: [PersonLocale: MustacheLibrary] = [:]

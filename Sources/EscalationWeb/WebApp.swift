@@ -97,6 +97,9 @@ public final class WebApp: Sendable {
         web.post("/issues/:id/:action") { request, context in try await self.act(request, context) }
         // A refused form is shown at the address it was posted to; reloading it shows the issue.
         web.get("/issues/:id/:action") { _, context in PageRenderer.redirect("/issues/\(context.parameters.get("id").flatMap(Int64.init) ?? 0)") }
+        web.get("/dashboard") { request, context in try await self.dashboardPage(request, context, printable: false) }
+        web.get("/dashboard.csv") { request, context in try await self.dashboardCSV(request, context) }
+        web.get("/report") { request, context in try await self.dashboardPage(request, context, printable: true) }
         web.get("/live") { request, context in try await self.stream(request, context) }
         web.get("/admin/accounts") { request, context in try await self.accountsPage(request, context) }
         web.post("/admin/accounts") { request, context in try await self.createAccount(request, context) }
@@ -186,6 +189,8 @@ public final class WebApp: Sendable {
                    ["href": "/admin/accounts", "label": t["accounts"]!], ["href": "/admin/directory", "label": locale == .vi ? "Danh mục" : "Directory"],
                    ["href": "/admin/tokens", "label": t["tokens"]!], ["href": "/admin/deliveries", "label": t["deliveries"]!]]
         }
+        // Everyone may see the dashboard of their own scope (the province, an area, an agency, a unit).
+        nav.insert(["href": "/dashboard", "label": t["dashboard"]!], at: 1)
         values["me"] = ["name": viewer.account.name, "scope": viewer.actor.description]
         values["nav"] = nav
         values["csrf"] = viewer.session.csrfToken

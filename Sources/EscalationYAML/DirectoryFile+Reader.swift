@@ -27,9 +27,10 @@ final class Reader {
             problems.append("\(file):1: the file must be a mapping with the keys people, areas, units, agencies, sectors, routing")
             return nil
         }
-        let fields = self.fields(root, entry: "top level", allowed: ["people", "areas", "units", "agencies", "sectors", "routing", "defaults", "calendars", "groups", "chains"], required: [])
+        let fields = self.fields(root, entry: "top level", allowed: ["name", "people", "areas", "units", "agencies", "sectors", "routing", "defaults", "calendars", "groups", "chains"], required: [])
         _ = top
         var directory = Directory()
+        directory.name = string(fields["name"], "top level", "name")
         directory.people = list(fields["people"], kind: "people") { node, e in
             let f = self.fields(node, entry: e, allowed: ["code", "name", "email", "locale", "role"], required: ["code", "name"])
             let locale = self.enumValue(f["locale"], e, "locale", PersonLocale.self) ?? .vi

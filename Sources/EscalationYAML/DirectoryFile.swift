@@ -39,6 +39,7 @@ public enum DirectoryFile {
             for line in header.split(separator: "\n", omittingEmptySubsequences: false) { out += "# \(line)\n" }
         }
         func q(_ s: String) -> String { quote(s) }
+        if let name = directory.name { out += "name: \(q(name))\n" }
         out += "people:\n"
         for p in directory.people {
             out += "  - code: \(q(p.code))\n    name: \(q(p.name))\n"

@@ -1,5 +1,6 @@
 import EscalationCore
 import Foundation
+import EscalationTestSupport
 import Testing
 
 @Suite("Escalation chains and policy")

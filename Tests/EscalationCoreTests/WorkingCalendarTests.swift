@@ -1,5 +1,6 @@
 import EscalationCore
 import Foundation
+import EscalationTestSupport
 import Testing
 
 /// Mon-Fri 07:30-11:30 and 13:30-17:00 in Asia/Ho_Chi_Minh, National Day 2025 (1-2 September)
@@ -23,17 +24,6 @@ func vn(_ text: String) -> Date {
     return formatter.date(from: text)!
 }
 
-/// SplitMix64: a seeded generator, so the property tests are repeatable.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Working-hours deadlines")
 struct WorkingCalendarTests {

@@ -233,7 +233,8 @@ extension IntegrationTests {
                 #expect(csv.headers[.contentType]?.hasPrefix("text/csv") == true)
                 let lines = String(buffer: csv.body).split(separator: "\r\n")
                 #expect(lines.first?.hasPrefix("dimension,code,received,acknowledged_on_time,resolved_on_time,overdue") == true)
-                #expect(lines.contains("unit,N2,3,0,0,1,,,,"))
+                #expect(lines.contains("unit,N2,3,0,0,1,,,,,,,,"))
+                #expect(lines.contains("sector,land,4,0,0,1,,,,,,,,"), "and per sector")
                 let today = Date().formatted(.iso8601.year().month().day())
                 #expect(try await supervisor.execute(uri: "/v1/reports/summary?from=\(today)&to=\(today)", method: .get).status == .ok)
                 for (query, field) in [("from=2026-02-30", "from"), ("to=yesterday", "to"), ("from=2026-11-02&to=2026-11-01", "to"), ("format=xml", "format")] {

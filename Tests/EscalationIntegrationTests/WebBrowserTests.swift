@@ -52,6 +52,74 @@ extension IntegrationTests {
             }
         }
 
+        @Test("the dashboard of a five-week history in Chromium: cells link to their lists, charts with their tables; the report prints to numbered A4 pages")
+        func reportPrint() async throws {
+            for program in ["chromium", "chromedriver", "pdftoppm", "pdftotext", "pdfinfo"] where Self.which(program) == nil {
+                Issue.record("\(program) is not installed: apt-get install chromium chromium-driver poppler-utils (bash .ci/run does)")
+                return
+            }
+            let directory = try SampleDirectory.load()
+            let database = try await TestPostgres.freshDatabase(directory: directory)
+            let accounts = try await Self.makeAccounts(database, directory: directory)
+            let shots = ProcessInfo.processInfo.environment["ESCALATED_SCREENSHOTS"] == "1"
+                ? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                    .appendingPathComponent("docs/screenshots").path
+                : NSTemporaryDirectory() + "escalated-shots-\(UInt32.random(in: 0...UInt32.max))"
+            try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
+            // Reports from 40 of the 48 units, routed by the daemon, then moved back over five weeks and
+            // partly acknowledged and resolved, as a history would be.
+            let units = directory.units.prefix(40).map(\.code), sectors = directory.sectors.map(\.code)
+            var values: [String] = []
+            for index in 0..<480 {
+                values.append("('\(units[index % units.count])', '\(sectors[(index * 7 + index / 40) % sectors.count])', 'Khó khăn số \(index)', '\(index % 9 == 0 ? "urgent" : "normal")')")
+            }
+            let insert = "INSERT INTO escalated.issues (unit_code, sector_code, title, severity) VALUES " + values.joined(separator: ", ")
+            let zone = directory.timeZone
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = zone
+            let now = Date()
+            let c = calendar.dateComponents([.year, .month, .day], from: now)
+            let today = LocalDate(year: c.year!, month: c.month!, day: c.day!)
+            let first = today.adding(days: -34)
+            let start = try #require(calendar.date(from: DateComponents(year: first.year, month: first.month, day: first.day)))
+            try await InProcessDaemon.with(database, configure: { $0.web.accounts.passwordCost = 4 }) { port in
+                try await TestPostgres.execute(database, insert)
+                try await TestPostgres.waitUntil(database, "SELECT count(*) FROM escalated.issues WHERE state = 'routed'", equals: 480)
+                try await TestPostgres.execute(database, """
+                    WITH s AS (SELECT id, (0.02 + random() * 33.5) * interval '1 day' AS back FROM escalated.issues)
+                    UPDATE escalated.issues i SET created_at = i.created_at - s.back, routed_at = i.routed_at - s.back,
+                           acknowledge_due_at = i.acknowledge_due_at - s.back, resolve_due_at = i.resolve_due_at - s.back, due_at = i.due_at - s.back,
+                           next_escalation_at = NULL, next_level = NULL
+                      FROM s WHERE s.id = i.id
+                    """)
+                try await TestPostgres.execute(database, """
+                    WITH s AS (SELECT id, random() AS r, random() AS q FROM escalated.issues)
+                    UPDATE escalated.issues i SET
+                           state = CASE WHEN s.r < 0.25 THEN 'routed' WHEN s.r < 0.5 THEN 'acknowledged' ELSE 'resolved' END,
+                           acknowledged_at = CASE WHEN s.r >= 0.25 THEN least(now(), i.created_at + s.q * interval '30 hours') END,
+                           resolved_at = CASE WHEN s.r >= 0.5 THEN least(now(), i.created_at + interval '30 hours' + s.q * interval '5 days') END,
+                           due_at = CASE WHEN s.r < 0.25 THEN i.acknowledge_due_at WHEN s.r < 0.5 THEN i.resolve_due_at END
+                      FROM s WHERE s.id = i.id
+                    """)
+                try await TestPostgres.execute(database, """
+                    UPDATE escalated.issues SET acknowledge_work_seconds = extract(epoch FROM acknowledged_at - created_at)::int / 3,
+                                                resolve_work_seconds = extract(epoch FROM resolved_at - created_at)::int / 3
+                    """)
+                let received = try await TestPostgres.scalar(database, "SELECT count(*) FROM escalated.issues WHERE created_at >= '\(ISO8601DateFormatter().string(from: start))'")
+                let output = try await Self.run(["python3", Self.printScript], environment: [
+                    "BASE": "http://127.0.0.1:\(port)", "BASE_A": "http://127.0.0.1:\(port)", "BASE_B": "http://127.0.0.1:\(port)",
+                    "ACCOUNTS": accounts, "SHOTS": shots, "QUERY": "period=custom&from=\(first)&to=\(today)", "RECEIVED": "\(received)",
+                ])
+                print(output.text)
+                #expect(output.status == 0, "the report flow failed:\n\(output.text)")
+                #expect(output.text.hasSuffix("ok\n"), "the report flow did not finish")
+            }
+        }
+
+        static var printScript: String {
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("browser/report_print.py").path
+        }
+
         static var script: String {
             URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("browser/web_flow.py").path
         }

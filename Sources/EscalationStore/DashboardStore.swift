@@ -1,0 +1,240 @@
+public import EscalationCore
+public import Foundation
+public import Logging
+import PostgresNIO
+
+/// What the dashboards read beside the period's summary (``ReportStore``): where things stand now,
+/// the longest overdue, the series over the period, and how long resolving took. Each within the
+/// caller's scope (and an area, when one is asked for), each one statement on an index: the
+/// open issues are those with a running deadline (`issues_due`) and the few without one
+/// (`issues_open_undue`); a period's issues come from `issues_created`, its resolutions from
+/// `issues_resolved`.
+public struct DashboardStore: Sendable {
+    public let client: Database
+
+    public init(client: Database) {
+        self.client = client
+    }
+
+    /// Part of a scope: one area, one sector, or both.
+    public struct Slice: Sendable, Equatable {
+        public var area: String?
+        public var sector: String?
+
+        public init(area: String? = nil, sector: String? = nil) {
+            self.area = area
+            self.sector = sector
+        }
+    }
+
+    /// Open and overdue now, for one unit, area, agency or sector.
+    public struct Standing: Sendable, Equatable {
+        public var code: String
+        /// Routed, acknowledged, reopened or unroutable: what the open list shows.
+        public var open: Int
+        /// Of those, past their running deadline (what the list's "overdue" shows).
+        public var overdue: Int
+
+        public init(code: String, open: Int, overdue: Int) {
+            self.code = code
+            self.open = open
+            self.overdue = overdue
+        }
+    }
+
+    public struct Now: Sendable, Equatable {
+        public var units: [Standing] = []
+        public var areas: [Standing] = []
+        public var agencies: [Standing] = []
+        public var sectors: [Standing] = []
+    }
+
+    /// The open issues condition, as the list's (IssueStore) is.
+    static let open = "((i.due_at IS NOT NULL) OR (i.due_at IS NULL AND i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable')))"
+
+    static func restrict(_ scope: Actor, slice: Slice, binds: inout PostgresBindings) -> String {
+        var condition = ScopeSQL.condition(scope, binds: &binds)
+        if let area = slice.area {
+            binds.append(area)
+            condition += " AND i.unit_code IN (SELECT code FROM escalated.units WHERE area_code = $\(binds.count))"
+        }
+        if let sector = slice.sector {
+            binds.append(sector)
+            condition += " AND i.sector_code = $\(binds.count)"
+        }
+        return condition
+    }
+
+    /// Open and overdue now per unit, area, agency (the one responsible) and sector.
+    public func now(scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> Now {
+        var binds = PostgresBindings()
+        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        let sql = """
+            WITH o AS (
+                SELECT i.unit_code, u.area_code, i.sector_code,
+                       (SELECT a.target_code FROM escalated.assignments a
+                         WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' ORDER BY a.assigned_at DESC LIMIT 1) AS agency,
+                       i.due_at < now() AS overdue
+                  FROM escalated.issues i LEFT JOIN escalated.units u ON u.code = i.unit_code
+                 WHERE \(Self.open) AND \(inScope)
+            )
+            SELECT CASE WHEN GROUPING(unit_code) = 0 THEN 'unit' WHEN GROUPING(area_code) = 0 THEN 'area'
+                        WHEN GROUPING(sector_code) = 0 THEN 'sector' ELSE 'agency' END,
+                   coalesce(CASE WHEN GROUPING(unit_code) = 0 THEN unit_code WHEN GROUPING(area_code) = 0 THEN area_code
+                                 WHEN GROUPING(sector_code) = 0 THEN sector_code ELSE agency END, '-'),
+                   count(*)::int8, count(*) FILTER (WHERE overdue)::int8
+              FROM o
+             GROUP BY GROUPING SETS ((unit_code), (area_code), (agency), (sector_code))
+             ORDER BY 1, 2
+            """
+        var result = Now()
+        for try await (dimension, code, open, overdue) in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            .decode((String, String, Int64, Int64).self) {
+            let standing = Standing(code: code, open: Int(open), overdue: Int(overdue))
+            switch dimension {
+            case "unit": result.units.append(standing)
+            case "area": result.areas.append(standing)
+            case "sector": result.sectors.append(standing)
+            default: result.agencies.append(standing)
+            }
+        }
+        return result
+    }
+
+    /// An overdue issue, for the "longest overdue" table.
+    public struct Overdue: Sendable, Equatable {
+        public var id: Int64
+        public var title: String
+        public var unit: String
+        public var sector: String
+        public var agency: String?
+        public var dueAt: Date
+    }
+
+    /// The `limit` open issues whose running deadline passed longest ago.
+    public func longestOverdue(scope: Actor, slice: Slice = Slice(), limit: Int = 10, logger: Logger) async throws -> [Overdue] {
+        var binds = PostgresBindings()
+        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        binds.append(limit)
+        let sql = """
+            SELECT i.id, i.title, i.unit_code, i.sector_code,
+                   (SELECT a.target_code FROM escalated.assignments a
+                     WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' ORDER BY a.assigned_at DESC LIMIT 1),
+                   i.due_at
+              FROM escalated.issues i
+             WHERE i.due_at < now() AND \(inScope)
+             ORDER BY i.due_at, i.id LIMIT $\(binds.count)
+            """
+        var rows: [Overdue] = []
+        for try await (id, title, unit, sector, agency, due) in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            .decode((Int64, String, String, String, String?, Date).self) {
+            rows.append(Overdue(id: id, title: title, unit: unit, sector: sector, agency: agency, dueAt: due))
+        }
+        return rows
+    }
+
+    /// One step of a series: reports received and issues resolved in `[start, end)`, and the issues
+    /// overdue at its end (at `now` for the step under way; nil for steps still to come).
+    public struct Point: Sendable, Equatable {
+        public var start: Date
+        public var end: Date
+        public var received: Int
+        public var resolved: Int
+        public var overdueAtEnd: Int?
+    }
+
+    /// The series over consecutive steps whose bounds are `edges` (ascending, at least two).
+    ///
+    /// An issue is overdue at an instant when it is not resolved by then and either its
+    /// acknowledgement deadline has passed without an acknowledgement, or its resolution deadline
+    /// has passed (the deadlines as they stand now, extensions included), which at the present
+    /// instant is exactly the open issues whose running deadline has passed. Only the issues open
+    /// now or resolved since the first step began can have been overdue in it; they are read once
+    /// and counted here.
+    public func series(edges: [Date], scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> [Point] {
+        guard edges.count >= 2, let lo = edges.first, let hi = edges.last else { return [] }
+        var binds = PostgresBindings()
+        binds.append(lo)
+        binds.append(hi)
+        binds.append(edges)
+        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        let counts = """
+            SELECT 'r', width_bucket(i.created_at, $3::timestamptz[]), count(*)::int8 FROM escalated.issues i
+             WHERE i.created_at >= $1 AND i.created_at < $2 AND \(inScope) GROUP BY 2
+            UNION ALL
+            SELECT 's', width_bucket(i.resolved_at, $3::timestamptz[]), count(*)::int8 FROM escalated.issues i
+             WHERE i.resolved_at >= $1 AND i.resolved_at < $2 AND \(inScope) GROUP BY 2
+            """
+        var received = [Int](repeating: 0, count: edges.count - 1), resolved = received
+        for try await (kind, bucket, count) in try await client.query(PostgresQuery(unsafeSQL: counts, binds: binds), logger: logger)
+            .decode((String, Int, Int64).self) where (1..<edges.count).contains(bucket) {
+            if kind == "r" { received[bucket - 1] = Int(count) } else { resolved[bucket - 1] = Int(count) }
+        }
+        let spans = """
+            SELECT i.acknowledge_due_at, i.acknowledged_at, i.resolve_due_at, i.resolved_at, now() FROM escalated.issues i
+             WHERE (i.due_at IS NOT NULL OR i.resolved_at >= $1)
+               AND (i.acknowledge_due_at < $2 OR i.resolve_due_at < $2) AND \(inScope)
+            """
+        var spansOf: [OverdueSpans] = []
+        var now = Date()
+        for try await (ackDue, acked, resolveDue, resolvedAt, clock) in try await client.query(PostgresQuery(unsafeSQL: spans, binds: binds), logger: logger)
+            .decode((Date?, Date?, Date?, Date?, Date).self) {
+            spansOf.append(OverdueSpans(acknowledgeDue: ackDue, acknowledged: acked, resolveDue: resolveDue, resolved: resolvedAt))
+            now = clock
+        }
+        if spansOf.isEmpty {
+            for try await clock in try await client.query("SELECT now()", logger: logger).decode(Date.self) { now = clock }
+        }
+        return (0..<edges.count - 1).map { step in
+            let end = edges[step + 1]
+            let at: Date? = end <= now ? end : (edges[step] <= now ? now : nil)
+            return Point(start: edges[step], end: end, received: received[step], resolved: resolved[step],
+                         overdueAtEnd: at.map { instant in spansOf.count(where: { $0.overdue(at: instant) }) })
+        }
+    }
+
+    /// Resolutions of the issues received in `[from, to)`, counted by how long they took in counted
+    /// time: `edges` are the bounds in seconds (ascending); the answer has `edges.count + 1` counts,
+    /// the first below `edges[0]`, the last at or above the last edge.
+    public func resolveTimes(from: Date, to: Date, edges: [Int], scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> [Int] {
+        var binds = PostgresBindings()
+        binds.append(from)
+        binds.append(to)
+        binds.append(edges)
+        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        let sql = """
+            SELECT width_bucket(i.resolve_work_seconds, $3::int4[]), count(*)::int8 FROM escalated.issues i
+             WHERE i.created_at >= $1 AND i.created_at < $2 AND i.resolve_work_seconds IS NOT NULL AND \(inScope) GROUP BY 1
+            """
+        var counts = [Int](repeating: 0, count: edges.count + 1)
+        for try await (bucket, count) in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            .decode((Int, Int64).self) where counts.indices.contains(bucket) {
+            counts[bucket] = Int(count)
+        }
+        return counts
+    }
+}
+
+/// When one issue was overdue (see ``DashboardStore/series(edges:scope:slice:logger:)``).
+public struct OverdueSpans: Sendable, Equatable {
+    public var acknowledgeDue: Date?
+    public var acknowledged: Date?
+    public var resolveDue: Date?
+    public var resolved: Date?
+
+    public init(acknowledgeDue: Date?, acknowledged: Date?, resolveDue: Date?, resolved: Date?) {
+        self.acknowledgeDue = acknowledgeDue
+        self.acknowledged = acknowledged
+        self.resolveDue = resolveDue
+        self.resolved = resolved
+    }
+
+    /// Not resolved by `instant`, and past the acknowledgement deadline unacknowledged, or past the
+    /// resolution deadline.
+    public func overdue(at instant: Date) -> Bool {
+        if let resolved, resolved <= instant { return false }
+        if let due = acknowledgeDue, due < instant, acknowledged.map({ $0 > instant }) ?? true { return true }
+        if let due = resolveDue, due < instant { return true }
+        return false
+    }
+}
