@@ -11,7 +11,7 @@ import PostgresNIO
 
 /// What to measure and how much (the `escalated bench` command's options).
 public struct BenchmarkOptions: Sendable {
-    public static let scenarios = ["backlog", "steady", "ceiling", "escalation", "burst", "email", "intake", "web-pages", "web-live", "web-signin", "maintenance"]
+    public static let scenarios = ["backlog", "steady", "ceiling", "escalation", "burst", "email", "intake", "web-pages", "web-live", "web-signin", "maintenance", "dashboard"]
 
     /// Issues in the backlog scenario.
     public var issues = 100_000
@@ -39,6 +39,10 @@ public struct BenchmarkOptions: Sendable {
     public var smtpScript: String?
     /// Old sent deliveries the maintenance scenario deletes (twice: alone, then under routing).
     public var oldDeliveries = 200_000
+    /// Issues of history in the dashboard scenario (ten events each).
+    public var history = 1_000_000
+    /// Reports routed with each directory in the dashboard scenario.
+    public var dashboardBacklog = 50_000
     /// Also run the steady load on the backlog's database, right after it.
     public var afterBacklog = false
 
@@ -62,6 +66,7 @@ public struct BenchmarkOptions: Sendable {
         if !(1...1_000_000).contains(due) { return "--due must be from 1 to 1000000" }
         if !(1...1_000_000).contains(burst) { return "--burst must be from 1 to 1000000" }
         if !(1000...10_000_000).contains(oldDeliveries) { return "--old-deliveries must be from 1000 to 10000000" }
+        if !(1000...5_000_000).contains(history) { return "--history must be from 1000 to 5000000" }
         return nil
     }
 }
@@ -154,6 +159,13 @@ public enum Benchmark {
         // Retention (BenchMaintenance.swift); takes --rate and --seconds for the routing beside it.
         if wanted("maintenance") {
             try await database("maintenance").maintenance(rows: options.oldDeliveries, rate: options.rate, seconds: options.seconds, into: &report)
+        }
+        // National scale (BenchDashboard.swift): routing with 3,321 units beside the sample's 48,
+        // alternated, then the dashboards among --history issues.
+        if wanted("dashboard") {
+            let sample = try await database("dashboardsample")
+            let national = try await database("dashboard")
+            try await national.dashboard(issues: options.history, backlog: options.dashboardBacklog, sample: sample, into: &report)
         }
         return report
     }

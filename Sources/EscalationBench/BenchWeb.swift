@@ -531,6 +531,14 @@ struct WebClient: Sendable {
         var ms: Double
         var text: String { String(buffer: body) }
 
+        /// The server's own time from `Server-Timing: total;dur=…`, when it sends one.
+        var serverMilliseconds: Double? {
+            headers["Server-Timing"].first.flatMap { value in
+                value.split(separator: ",").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("total;") }
+                    .flatMap { $0.split(separator: "=").last.flatMap { Double($0) } }
+            }
+        }
+
         /// The value of the cookie `name` this response sets.
         func cookie(_ name: String) -> String? {
             for header in headers["Set-Cookie"] {

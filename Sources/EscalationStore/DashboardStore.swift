@@ -149,8 +149,7 @@ public struct DashboardStore: Sendable {
     /// acknowledgement deadline has passed without an acknowledgement, or its resolution deadline
     /// has passed (the deadlines as they stand now, extensions included), which at the present
     /// instant is exactly the open issues whose running deadline has passed. Only the issues open
-    /// now or resolved since the first step began can have been overdue in it; they are read once
-    /// and counted here.
+    /// now or resolved since the first step began can have been overdue in it.
     public func series(edges: [Date], scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> [Point] {
         guard edges.count >= 2, let lo = edges.first, let hi = edges.last else { return [] }
         var binds = PostgresBindings()
@@ -170,26 +169,52 @@ public struct DashboardStore: Sendable {
             .decode((String, Int, Int64).self) where (1..<edges.count).contains(bucket) {
             if kind == "r" { received[bucket - 1] = Int(count) } else { resolved[bucket - 1] = Int(count) }
         }
-        let spans = """
-            SELECT i.acknowledge_due_at, i.acknowledged_at, i.resolve_due_at, i.resolved_at, now() FROM escalated.issues i
-             WHERE (i.due_at IS NOT NULL OR i.resolved_at >= $1)
-               AND (i.acknowledge_due_at < $2 OR i.resolve_due_at < $2) AND \(inScope)
-            """
-        var spansOf: [OverdueSpans] = []
-        var now = Date()
-        for try await (ackDue, acked, resolveDue, resolvedAt, clock) in try await client.query(PostgresQuery(unsafeSQL: spans, binds: binds), logger: logger)
-            .decode((Date?, Date?, Date?, Date?, Date).self) {
-            spansOf.append(OverdueSpans(acknowledgeDue: ackDue, acknowledged: acked, resolveDue: resolveDue, resolved: resolvedAt))
-            now = clock
+        // The instants to count at: each step's end, or now for the step under way.
+        let now = Date()
+        let instants: [(step: Int, at: Date)] = (0..<edges.count - 1).compactMap { step in
+            let end = edges[step + 1]
+            return end <= now ? (step, end) : (edges[step] <= now ? (step, now) : nil)
         }
-        if spansOf.isEmpty {
-            for try await clock in try await client.query("SELECT now()", logger: logger).decode(Date.self) { now = clock }
+        var overdue: [Int: Int] = [:]
+        if !instants.isEmpty {
+            // Each issue was overdue over at most two spans: from its acknowledgement deadline, when
+            // it was missed, to the acknowledgement, the resolution or the resolution deadline,
+            // whichever came first; and from its resolution deadline to its resolution. The spans
+            // are disjoint, so the issues overdue at t are the spans begun before t less those
+            // ended by t: counted per instant here, summed below.
+            var spanBinds = PostgresBindings()
+            spanBinds.append(lo)
+            spanBinds.append(instants.map(\.at))
+            let spanScope = Self.restrict(scope, slice: slice, binds: &spanBinds)
+            let spans = """
+                WITH c AS (
+                    SELECT i.acknowledge_due_at AS ad, i.acknowledged_at AS a, i.resolve_due_at AS rd, i.resolved_at AS r
+                      FROM escalated.issues i
+                     WHERE (i.due_at IS NOT NULL OR i.resolved_at >= $1) AND \(spanScope)
+                ), spans AS (
+                    SELECT ad AS s, least(a, r, rd) AS e FROM c WHERE ad IS NOT NULL AND (a IS NULL OR a > ad)
+                    UNION ALL
+                    SELECT rd, r FROM c WHERE rd IS NOT NULL
+                )
+                SELECT 's', width_bucket(s, $2::timestamptz[]), count(*)::int8 FROM spans WHERE e IS NULL OR e > s GROUP BY 2
+                UNION ALL
+                SELECT 'e', width_bucket(e - interval '1 microsecond', $2::timestamptz[]), count(*)::int8 FROM spans WHERE e > s GROUP BY 2
+                """
+            var begun = [Int](repeating: 0, count: instants.count + 1), ended = begun
+            for try await (kind, bucket, count) in try await client.query(PostgresQuery(unsafeSQL: spans, binds: spanBinds), logger: logger)
+                .decode((String, Int, Int64).self) where begun.indices.contains(bucket) {
+                if kind == "s" { begun[bucket] = Int(count) } else { ended[bucket] = Int(count) }
+            }
+            // width_bucket is k when instant k <= value < instant k+1: a span begun before instant k
+            // (1-based) has a bucket below k, and one ended by it (its end less a microsecond before it) too.
+            var running = 0
+            for (k, instant) in instants.enumerated() {
+                running += begun[k] - ended[k]
+                overdue[instant.step] = running
+            }
         }
         return (0..<edges.count - 1).map { step in
-            let end = edges[step + 1]
-            let at: Date? = end <= now ? end : (edges[step] <= now ? now : nil)
-            return Point(start: edges[step], end: end, received: received[step], resolved: resolved[step],
-                         overdueAtEnd: at.map { instant in spansOf.count(where: { $0.overdue(at: instant) }) })
+            Point(start: edges[step], end: edges[step + 1], received: received[step], resolved: resolved[step], overdueAtEnd: overdue[step])
         }
     }
 
@@ -212,29 +237,5 @@ public struct DashboardStore: Sendable {
             counts[bucket] = Int(count)
         }
         return counts
-    }
-}
-
-/// When one issue was overdue (see ``DashboardStore/series(edges:scope:slice:logger:)``).
-public struct OverdueSpans: Sendable, Equatable {
-    public var acknowledgeDue: Date?
-    public var acknowledged: Date?
-    public var resolveDue: Date?
-    public var resolved: Date?
-
-    public init(acknowledgeDue: Date?, acknowledged: Date?, resolveDue: Date?, resolved: Date?) {
-        self.acknowledgeDue = acknowledgeDue
-        self.acknowledged = acknowledged
-        self.resolveDue = resolveDue
-        self.resolved = resolved
-    }
-
-    /// Not resolved by `instant`, and past the acknowledgement deadline unacknowledged, or past the
-    /// resolution deadline.
-    public func overdue(at instant: Date) -> Bool {
-        if let resolved, resolved <= instant { return false }
-        if let due = acknowledgeDue, due < instant, acknowledged.map({ $0 > instant }) ?? true { return true }
-        if let due = resolveDue, due < instant { return true }
-        return false
     }
 }

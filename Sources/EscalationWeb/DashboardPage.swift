@@ -92,6 +92,7 @@ extension WebApp {
 
     /// `/dashboard` (`printable: false`) and `/report` (`printable: true`).
     func dashboardPage(_ request: Request, _ context: some WebRequestContext, printable: Bool) async throws -> Response {
+        let started = ContinuousClock.now
         let viewer = try await requireViewer(request)
         guard viewer.actor.may(.report) else { return forbidden(viewer) }
         let compiled = try await directory()
@@ -111,14 +112,20 @@ extension WebApp {
             values["error"] = t["fix_below"]!
             return pages.render(printable ? "print" : "dashboard", values, status: .badRequest)
         }
+        let read = ContinuousClock.now
         let data = try await dashboardData(period, slice: query.slice, viewer: viewer, directory: directory)
+        let database = ContinuousClock.now - read
         let view = DashboardView(data: data, slice: query.slice, directory: directory, wording: wording, locale: viewer.locale, scope: viewer.actor)
         values.merge(view.values()) { _, new in new }
         values["query"] = view.queryString
         values["printed_at"] = wording.dateTime(Date())
         values["printable"] = printable
         values["organisation"] = directory.name ?? t["app"]!
-        return pages.render(printable ? "print" : "dashboard", values)
+        var response = pages.render(printable ? "print" : "dashboard", values)
+        // The server's own time, for the benchmark and a browser's developer tools.
+        func ms(_ d: Duration) -> String { String(format: "%.1f", Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) }
+        response.headers[HTTPField.Name("Server-Timing")!] = "db;dur=\(ms(database)), total;dur=\(ms(ContinuousClock.now - started))"
+        return response
     }
 
     /// `/dashboard.csv?table=agencies|sectors|areas|units|overdue|series|resolve-times` and the period's query.

@@ -23,6 +23,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent clients in the intake scenario (HTTP, then single-row SQL).") var clients: Int = 64
     @Option(help: "Old sent deliveries the maintenance scenario deletes.") var oldDeliveries: Int = 200_000
     @Option(help: "The SMTP server script the email scenario runs (aiosmtpd; default: tools/smtp_server.py, shipped in the binary).") var smtpScript: String?
+    @Option(help: "Issues of history in the dashboard scenario (ten events each).") var history: Int = 1_000_000
     @Flag(help: "Also run the steady load on the backlog's database, right after it (dead index entries not yet vacuumed).") var afterBacklog = false
 
     var options: BenchmarkOptions {
@@ -42,6 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
         o.oldDeliveries = oldDeliveries
         o.smtpScript = smtpScript
         o.afterBacklog = afterBacklog
+        o.history = history
         return o
     }
 
