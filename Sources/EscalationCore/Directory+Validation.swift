@@ -217,6 +217,15 @@ extension Directory {
             if group.digestMinute != nil && defaults.calendar == nil {
                 report(e, "digest_at", "digests go out at local time: name defaults.calendar, whose time zone they follow")
             }
+            if let minute = group.reportMinute, !(0..<(24 * 60)).contains(minute) {
+                report(e, "report_at", "must be a time of day such as 08:00")
+            }
+            if group.reportMinute != nil && group.report == nil {
+                report(e, "report_at", "says when the periodic report goes out: give report: weekly or monthly too")
+            }
+            if group.report != nil && defaults.calendar == nil {
+                report(e, "report", "reports go out at local time and cover local weeks or months: name defaults.calendar, whose time zone they follow")
+            }
         }
         // A group that includes itself, directly or through others, is a cycle.
         let includes = Dictionary(groups.map { ($0.code, $0.includes) }, uniquingKeysWith: { a, _ in a })

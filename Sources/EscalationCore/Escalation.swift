@@ -37,13 +37,29 @@ public struct SupervisorGroup: Sendable, Equatable {
     /// When the group's daily digest goes out, in minutes after local midnight (the default
     /// calendar's time zone); nil for no daily digest.
     public var digestMinute: Int?
+    /// The periodic report the group gets (weekly or monthly), nil for none.
+    public var report: ReportKind?
+    /// When the periodic report goes out on the first day of the next period, in minutes after
+    /// local midnight; nil for ``defaultReportMinute``. Only meaningful with ``report``.
+    public var reportMinute: Int?
 
-    public init(code: String, name: String, members: [String] = [], includes: [String] = [], digestMinute: Int? = nil) {
+    /// When a periodic report goes out without `report_at`: 08:00.
+    public static let defaultReportMinute = 8 * 60
+
+    public init(code: String, name: String, members: [String] = [], includes: [String] = [], digestMinute: Int? = nil,
+                report: ReportKind? = nil, reportMinute: Int? = nil) {
         self.code = code
         self.name = name
         self.members = members
         self.includes = includes
         self.digestMinute = digestMinute
+        self.report = report
+        self.reportMinute = reportMinute
+    }
+
+    /// The periodic report and its minute, nil without one.
+    public var reportSchedule: (kind: ReportKind, minute: Int)? {
+        report.map { ($0, reportMinute ?? Self.defaultReportMinute) }
     }
 
     /// Reads `HH:MM` (00:00 to 23:59) into minutes after midnight.

@@ -11,7 +11,7 @@ public struct Unsendable: Error, Sendable, Equatable {
 }
 
 /// Turns an ``OutboxItem`` into what goes out: an email in the recipient's language (routed,
-/// escalated, reminder, digest) or a webhook's JSON body. Pure: it reads the directory it is
+/// escalated, reminder, digest, periodic report) or a webhook's JSON body. Pure: it reads the directory it is
 /// given and the templates, and never touches a database or a network.
 public struct MessageComposer: Sendable {
     public let templates: MessageTemplates
@@ -36,6 +36,7 @@ public struct MessageComposer: Sendable {
     /// The email for `item` from `from`, or why there can be none.
     public func email(for item: OutboxItem, directory: Directory, from: MailAddress, date: Date = Date()) -> Result<MailMessage, Unsendable> {
         if item.kind == "digest" { return digest(for: item, directory: directory, from: from, date: date) }
+        if item.kind == "report" { return periodReport(for: item, directory: directory, from: from, date: date) }
         if MessageTemplates.accountKinds.contains(item.kind) { return accountEmail(for: item, directory: directory, from: from, date: date) }
         var recipients: [MailAddress] = []
         var name = item.recipientCode
@@ -150,6 +151,39 @@ public struct MessageComposer: Sendable {
             from: from, to: [address], subject: rendered.subject, text: rendered.text, html: rendered.html,
             messageID: MailMessage.messageID(delivery: item.id, issue: nil, domain: from.domain), date: date,
             extraHeaders: [("X-Escalated-Kind", "digest"), ("X-Escalated-Digest-Group", group)]))
+    }
+
+    /// The web page of the summary report over local days `from` to `to`, both included:
+    /// `<publicURL>/report?from=YYYY-MM-DD&to=YYYY-MM-DD`.
+    public func reportLink(from: LocalDate, to: LocalDate) -> String {
+        (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + "report?from=\(from)&to=\(to)"
+    }
+
+    /// A periodic report email: the figures the digest service stored, for one member of the group.
+    func periodReport(for item: OutboxItem, directory: Directory, from: MailAddress, date: Date) -> Result<MailMessage, Unsendable> {
+        guard let person = directory.people.first(where: { $0.code == item.recipientCode }),
+              let email = person.email, let address = MailAddress(name: person.name, address: email) else {
+            return .failure(Unsendable(text: "no email address for person '\(item.recipientCode)' in the directory"))
+        }
+        guard case .object(let data) = item.data, case .string(let group)? = data["group"],
+              case .string(let kindText)? = data["period"], let kind = ReportKind(rawValue: kindText),
+              case .string(let fromText)? = data["from"], let start = LocalDate(fromText),
+              case .string(let toText)? = data["to"], let end = LocalDate(toText),
+              case .object(let numbers)? = data["figures"] else {
+            return .failure(Unsendable(text: "the periodic report's figures are missing"))
+        }
+        var figures: [String: Int] = [:]
+        for (key, value) in numbers { if case .number(let n) = value, n.isFinite, n.magnitude < 1e15 { figures[key] = Int(n) } }
+        let period = SubscriptionPeriod(kind: kind, start: start, end: end)
+        let groupName = directory.groups.first { $0.code == group }?.name ?? group
+        guard let rendered = templates.renderPeriodReport(period: period, figures: figures, group: groupName, locale: person.locale,
+                                                          recipient: person.name, link: reportLink(from: start, to: end)) else {
+            return .failure(Unsendable(text: "no template for \(person.locale.rawValue).report"))
+        }
+        return .success(MailMessage(
+            from: from, to: [address], subject: rendered.subject, text: rendered.text, html: rendered.html,
+            messageID: MailMessage.messageID(delivery: item.id, issue: nil, domain: from.domain), date: date,
+            extraHeaders: [("X-Escalated-Kind", "report"), ("X-Escalated-Report-Group", group), ("X-Escalated-Report-Period", "\(period)")]))
     }
 
     /// Where `item`'s webhook goes and the JSON it receives (the delivery, the issue, the

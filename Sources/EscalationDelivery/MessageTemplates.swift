@@ -58,7 +58,7 @@ public struct RenderedMessage: Sendable, Equatable {
 /// each kind of notification: `LOCALE.KIND.PART.mustache`, PART being subject, text or html.
 /// Subjects and texts are plain text; HTML escapes every value.
 public struct MessageTemplates: Sendable {
-    public static let kinds = ["routed", "escalated", "reminder", "digest", "activity", "account"]
+    public static let kinds = ["routed", "escalated", "reminder", "digest", "report", "activity", "account"]
     /// The outbox kinds of emails to web accounts (their link is made when they are composed); they share the `account` templates.
     public static let accountKinds: Set<String> = ["invitation", "reset"]
     /// The outbox kinds written for what people do to an issue; they share the `activity` templates.
@@ -184,6 +184,26 @@ public struct MessageTemplates: Sendable {
             "resolve_median": duration(object(r["time_to_resolve"])["median_seconds"]), "resolve_p90": duration(object(r["time_to_resolve"])["p90_seconds"]),
         ]
         let prefix = "\(locale.rawValue).digest"
+        guard let subject = library.render(values, withTemplate: prefix + ".subject"),
+              let text = library.render(values, withTemplate: prefix + ".text"),
+              let html = library.render(values, withTemplate: prefix + ".html") else { return nil }
+        return RenderedMessage(subject: subject, text: text, html: html)
+    }
+
+    /// Renders a periodic report's headline figures for a member of `group` (its name):
+    /// `period` covers the report, `figures` are the counts as the digest service stored them
+    /// (`received`, `acknowledged_on_time`, `resolved_on_time`, `overdue`), `link` opens the
+    /// full report.
+    public func renderPeriodReport(period: SubscriptionPeriod, figures: [String: Int], group: String, locale: PersonLocale, recipient: String,
+                                   link: String) -> RenderedMessage? {
+        let vi = locale == .vi
+        let name = switch period.kind {
+        case .weekly: vi ? "tuần" : "Weekly"
+        case .monthly: vi ? "tháng" : "Monthly"
+        }
+        var values: [String: Any] = ["recipient": recipient, "group": group, "period": name, "range": period.dayRange, "link": link]
+        for key in ["received", "acknowledged_on_time", "resolved_on_time", "overdue"] { values[key] = "\(figures[key] ?? 0)" }
+        let prefix = "\(locale.rawValue).report"
         guard let subject = library.render(values, withTemplate: prefix + ".subject"),
               let text = library.render(values, withTemplate: prefix + ".text"),
               let html = library.render(values, withTemplate: prefix + ".html") else { return nil }

@@ -60,7 +60,8 @@ public enum Daemon {
             logger: logger.with("service", "deliverer")
         )
         let digests = DigestService(
-            store: DigestStore(client: client, instance: configuration.router.instanceName), client: client, cache: cache,
+            store: DigestStore(client: client, instance: configuration.router.instanceName),
+            reports: PeriodReportStore(client: client, instance: configuration.router.instanceName), client: client, cache: cache,
             logger: logger.with("service", "digests"))
         var web = configuration.web
         web.publicURL = configuration.deliverer.publicURL

@@ -5,22 +5,27 @@ public import Logging
 import PostgresNIO
 public import ServiceLifecycle
 
-/// Makes each supervisor group's daily digest once, at its `digest_at` local time.
+/// Makes each supervisor group's daily digest once, at its `digest_at` local time, and its
+/// weekly or monthly report once per period (see `DigestService+Reports.swift`).
 ///
 /// Every half minute it reads the database's clock, turns it into the local date and time of
-/// the directory's default calendar, and makes the digests that are due and not yet made; the
-/// database keeps one scheduled digest per group and day, whatever the number of daemons.
+/// the directory's default calendar, and makes the digests and reports that are due and not yet
+/// made; the database keeps one scheduled digest per group and day, and one report per group,
+/// kind and period, whatever the number of daemons.
 public final class DigestService: Service {
     private let store: DigestStore
+    let reports: PeriodReportStore
     private let client: Database
     private let cache: RoutingTableCache
     private let interval: Duration
-    private let logger: Logger
+    let logger: Logger
     private let wake = WakeSignal()
     private let timer = WakeTimer()
 
-    public init(store: DigestStore, client: Database, cache: RoutingTableCache, interval: Duration = .seconds(30), logger: Logger) {
+    public init(store: DigestStore, reports: PeriodReportStore, client: Database, cache: RoutingTableCache, interval: Duration = .seconds(30),
+                logger: Logger) {
         self.store = store
+        self.reports = reports
         self.client = client
         self.cache = cache
         self.interval = interval
@@ -37,7 +42,7 @@ public final class DigestService: Service {
             do {
                 try await makeDue()
             } catch {
-                logger.error("could not make the digests; will retry", metadata: NotificationListener.errorMetadata(error))
+                logger.error("could not make the digests or reports; will retry", metadata: NotificationListener.errorMetadata(error))
             }
         }, plan: { timer.schedule(wake, secondsUntilDue: nil, poll: interval, retryDue: interval) })
     }
@@ -72,6 +77,7 @@ public final class DigestService: Service {
                 logger.info("daily digest made", metadata: ["digest.id": "\(id)", "digest.group": "\(group.code)", "digest.day": "\(day)"])
             }
         }
+        try await makeDueReports(compiled: compiled, day: day, minute: minute)
     }
 
     /// Makes one digest of `group` and queues it for its members.

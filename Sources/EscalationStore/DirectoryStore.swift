@@ -122,13 +122,15 @@ public struct DirectoryStore: Sendable {
                           \(d.calendars.map { DirectoryJSON.extraDays($0.extraDays) })::text[]) AS t(o, c, z, h, hd, x)
             """, logger: logger)
         try await connection.query("""
-            INSERT INTO escalated.supervisor_groups (ord, code, name, members, includes, digest_minute)
+            INSERT INTO escalated.supervisor_groups (ord, code, name, members, includes, digest_minute, report_kind, report_minute)
             SELECT o, c, n, coalesce(string_to_array(nullif(m, ''), E'\\n'), '{}'), coalesce(string_to_array(nullif(i, ''), E'\\n'), '{}'),
-                   nullif(dm, -1)
+                   nullif(dm, -1), nullif(rk, ''), nullif(rm, -1)
               FROM unnest(\(ords(d.groups.count))::int[], \(d.groups.map(\.code))::text[], \(d.groups.map(\.name))::text[],
                           \(d.groups.map { $0.members.joined(separator: "\n") })::text[],
                           \(d.groups.map { $0.includes.joined(separator: "\n") })::text[],
-                          \(d.groups.map { Int32($0.digestMinute ?? -1) })::int[]) AS t(o, c, n, m, i, dm)
+                          \(d.groups.map { Int32($0.digestMinute ?? -1) })::int[],
+                          \(d.groups.map { $0.report?.rawValue ?? "" })::text[],
+                          \(d.groups.map { Int32($0.reportMinute ?? -1) })::int[]) AS t(o, c, n, m, i, dm, rk, rm)
             """, logger: logger)
         try await connection.query("""
             INSERT INTO escalated.chains (ord, code, name, levels)
@@ -206,10 +208,13 @@ public struct DirectoryStore: Sendable {
                 holidays: holidays.split(separator: "\n").compactMap { LocalDate(String($0)) },
                 extraDays: try DirectoryJSON.readExtraDays(extra)))
         }
-        for try await (code, name, members, includes, digest) in try await connection.query(
-            "SELECT code, name, members, includes, digest_minute FROM escalated.supervisor_groups ORDER BY ord", logger: logger
-        ).decode((String, String, [String], [String], Int?).self) {
-            d.groups.append(SupervisorGroup(code: code, name: name, members: members, includes: includes, digestMinute: digest))
+        for try await (code, name, members, includes, digest, report, reportMinute) in try await connection.query("""
+            SELECT code, name, members, includes, digest_minute, report_kind, report_minute
+              FROM escalated.supervisor_groups ORDER BY ord
+            """, logger: logger
+        ).decode((String, String, [String], [String], Int?, ReportKind?, Int?).self) {
+            d.groups.append(SupervisorGroup(code: code, name: name, members: members, includes: includes, digestMinute: digest,
+                                            report: report, reportMinute: reportMinute))
         }
         for try await (code, name, levels) in try await connection.query(
             "SELECT code, name, levels::text FROM escalated.chains ORDER BY ord", logger: logger

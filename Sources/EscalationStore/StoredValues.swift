@@ -35,3 +35,4 @@ extension DeliveryChannel: PostgresTextEnum {}
 extension ActorKind: PostgresTextEnum {}
 extension PersonLocale: PostgresTextEnum {}
 extension UnitKind: PostgresTextEnum {}
+extension ReportKind: PostgresTextEnum {}

@@ -118,15 +118,24 @@ final class Reader {
                                       extraDays: extra)
         }
         directory.groups = list(fields["groups"], kind: "groups") { node, e in
-            let f = self.fields(node, entry: e, allowed: ["code", "name", "members", "includes", "digest_at"], required: ["code", "name"])
+            let f = self.fields(node, entry: e, allowed: ["code", "name", "members", "includes", "digest_at", "report", "report_at"],
+                                required: ["code", "name"])
             var digest: Int?
             if let text = self.string(f["digest_at"], e, "digest_at") {
                 digest = SupervisorGroup.minute(text)
                 if digest == nil { self.problem(f["digest_at"], e, "digest_at: '\(text)' is not a time of day such as 07:30") }
             }
+            let report = self.enumValue(f["report"], e, "report", ReportKind.self)
+            var reportMinute: Int?
+            if let text = self.string(f["report_at"], e, "report_at") {
+                reportMinute = SupervisorGroup.minute(text)
+                if reportMinute == nil { self.problem(f["report_at"], e, "report_at: '\(text)' is not a time of day such as 08:00") }
+            } else if report != nil {
+                reportMinute = SupervisorGroup.defaultReportMinute
+            }
             return SupervisorGroup(code: self.string(f["code"], e, "code") ?? "", name: self.string(f["name"], e, "name") ?? "",
                                    members: self.strings(f["members"], e, "members"), includes: self.strings(f["includes"], e, "includes"),
-                                   digestMinute: digest)
+                                   digestMinute: digest, report: report, reportMinute: reportMinute)
         }
         directory.chains = list(fields["chains"], kind: "chains") { node, e in
             let f = self.fields(node, entry: e, allowed: ["code", "name", "levels"], required: ["code", "name", "levels"])

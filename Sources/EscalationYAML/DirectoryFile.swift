@@ -113,6 +113,8 @@ public enum DirectoryFile {
             out += "  - code: \(q(g.code))\n    name: \(q(g.name))\n    members: [\(g.members.map(q).joined(separator: ", "))]\n"
             if !g.includes.isEmpty { out += "    includes: [\(g.includes.map(q).joined(separator: ", "))]\n" }
             if let minute = g.digestMinute { out += "    digest_at: \(q(SupervisorGroup.text(minute: minute)))\n" }
+            if let report = g.report { out += "    report: \(report.rawValue)\n" }
+            if let minute = g.reportMinute { out += "    report_at: \(q(SupervisorGroup.text(minute: minute)))\n" }
         }
         out += directory.chains.isEmpty ? "chains: []\n" : "chains:\n"
         for c in directory.chains {
