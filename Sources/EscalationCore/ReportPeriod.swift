@@ -103,13 +103,6 @@ public struct ReportPeriod: Sendable, Equatable {
 
     /// Whether the chart's steps are days (else weeks).
     public var daily: Bool { days <= 62 }
-
-    /// The first period of `kind` (`weekly` or `monthly`) that has ended by `today`: the one a
-    /// periodic report is made for on `today`.
-    public static func ended(weekly: Bool, today: LocalDate) -> ReportPeriod {
-        (try? resolve(kind: weekly ? Kind.lastWeek.rawValue : Kind.lastMonth.rawValue, from: nil, to: nil, today: today))
-            ?? ReportPeriod(kind: .custom, first: today, last: today)
-    }
 }
 
 extension LocalDate {
@@ -122,37 +115,24 @@ extension LocalDate {
         self = date
     }
 
-    private static let utc: Calendar = {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }()
-
-    private var noonUTC: Date {
-        Self.utc.date(from: DateComponents(year: year, month: month, day: day, hour: 12))!
-    }
-
     /// The day `days` later (earlier when negative).
     public func adding(days: Int) -> LocalDate {
-        let date = noonUTC.addingTimeInterval(Double(days) * 86_400)
-        let c = Self.utc.dateComponents([.year, .month, .day], from: date)
-        return LocalDate(year: c.year!, month: c.month!, day: c.day!)
+        SubscriptionPeriod.day(self, plus: days)
     }
 
     /// Days from this day to `other` (negative when `other` is earlier).
     public func days(until other: LocalDate) -> Int {
-        Int((other.noonUTC.timeIntervalSince(noonUTC) / 86_400).rounded())
+        SubscriptionPeriod.dayNumber(other) - SubscriptionPeriod.dayNumber(self)
     }
 
     /// Monday 0 ... Sunday 6.
     public var isoWeekdayIndex: Int {
-        (Self.utc.component(.weekday, from: noonUTC) + 5) % 7
+        SubscriptionPeriod.isoWeekday(self) - 1
     }
 
     /// The last day of this day's month.
     public var monthEnd: LocalDate {
-        let days = Self.utc.range(of: .day, in: .month, for: noonUTC)!.count
-        return LocalDate(year: year, month: month, day: days)
+        LocalDate(year: year, month: month, day: SubscriptionPeriod.daysIn(year: year, month: month))
     }
 
     /// `dd/MM/yyyy`.
