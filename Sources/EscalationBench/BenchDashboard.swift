@@ -118,7 +118,7 @@ extension Bench {
                  s AS (SELECT array_agg(code ORDER BY code) AS codes FROM escalated.sectors),
                  ins AS (
                     INSERT INTO escalated.issues (unit_code, sector_code, severity, title)
-                    SELECT u.codes[1 + (g * 7919) % array_length(u.codes, 1)], s.codes[1 + g % array_length(s.codes, 1)],
+                    SELECT u.codes[1 + ((g::bigint * 7919) % array_length(u.codes, 1))::int], s.codes[1 + g % array_length(s.codes, 1)],
                            CASE WHEN g % 10 = 0 THEN 'urgent' ELSE 'normal' END, 'Báo cáo khó khăn số ' || g
                       FROM generate_series(1, \(count)) g, u, s
                     RETURNING 1)
@@ -159,7 +159,7 @@ extension Bench {
                         INSERT INTO escalated.issues (unit_code, sector_code, severity, title, origin, state, version, route_revision,
                                                       created_at, routed_at, updated_at, acknowledge_due_at, resolve_due_at, due_at,
                                                       acknowledged_at, resolved_at, acknowledge_work_seconds, resolve_work_seconds, escalation_level)
-                        SELECT u.codes[1 + (g * 7919) % array_length(u.codes, 1)], s.codes[1 + g % \(sectors)],
+                        SELECT u.codes[1 + ((g::bigint * 7919) % array_length(u.codes, 1))::int], s.codes[1 + g % \(sectors)],
                                CASE WHEN g % 10 = 0 THEN 'urgent' ELSE 'normal' END,
                                'Báo cáo khó khăn số ' || g, 'sql', y.st, 3, 1,
                                x.c, x.c + interval '1 second', x.c + interval '1 day',

@@ -254,6 +254,9 @@ extension IntegrationTests {
                     #expect(report.status == 200 && report.body.contains("class=\"report-head\"") && report.body.contains("<strong>\(received.count)</strong>"))
                 }
 
+                // A grid with nothing in it: the member asks for the other area, outside their scope.
+                let otherArea = try await browser.request("/dashboard?area=south")
+                #expect(otherArea.status == 200 && otherArea.body.contains("Phạm vi này không có đơn vị nào."), "\(otherArea.status)")
                 // A period with nothing in it is said so, not an error (the member is signed in).
                 let empty = try await browser.request("/dashboard?period=custom&from=2001-01-01&to=2001-01-31")
                 #expect(empty.status == 200 && empty.body.contains("Chưa có phản ánh nào trong phạm vi và kỳ này."), "\(empty.status)")
