@@ -29,11 +29,13 @@ struct PageRenderer: Sendable {
 
     static func bundled() throws -> PageRenderer {
         var libraries: [PersonLocale: MustacheLibrary] = [:]
+        MustacheContentTypes.register(HTMLBytes(), named: HTMLBytes.name)
         for locale in PersonLocale.allCases {
             var library = MustacheLibrary()
             for file in EmbeddedPages.files {
                 guard let data = Data(base64Encoded: file.base64) else { continue }
-                let source = withWords(String(decoding: data, as: UTF8.self), WebText.strings(locale))
+                // Each template (a partial starts again with Mustache's own HTML type) escapes with ``escape(_:)``.
+                let source = "{{% CONTENT_TYPE: \(HTMLBytes.name)}}\n" + withWords(String(decoding: data, as: UTF8.self), WebText.strings(locale))
                 try library.register(source, named: String(file.name.dropLast(".mustache".count)))
             }
             for page in pages where library.getTemplate(named: page) == nil {
@@ -65,21 +67,36 @@ struct PageRenderer: Sendable {
         }
     }
 
-    /// HTML escaping, as Mustache's `{{...}}` does it.
+    /// HTML escaping of the five characters Mustache's HTML type escapes (`& < > " '`), byte by byte:
+    /// they are ASCII, so no other character's UTF-8 holds their bytes. Text without any comes back
+    /// as it is. Unlike Mustache's own (by grapheme cluster, which leaves a `<` followed by a
+    /// combining mark as it is), every one is escaped; and it is many times faster, which a page of
+    /// thousands of values (a national dashboard's grid) feels.
     static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(scalar)
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else { return text }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count + 32)
+        for byte in utf8 {
+            switch byte {
+            case 0x26: out.append(contentsOf: "&amp;".utf8)
+            case 0x3C: out.append(contentsOf: "&lt;".utf8)
+            case 0x3E: out.append(contentsOf: "&gt;".utf8)
+            case 0x22: out.append(contentsOf: "&quot;".utf8)
+            case 0x27: out.append(contentsOf: "&#39;".utf8)
+            default: out.append(byte)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The content type every template names in its first line, put there when the pages load.
+    struct HTMLBytes: MustacheContentType {
+        static let name = "EscalatedHTML"
+
+        func escapeText(_ text: String) -> String {
+            PageRenderer.escape(text)
+        }
     }
 
     struct MissingPage: Error, CustomStringConvertible {

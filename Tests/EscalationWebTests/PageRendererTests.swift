@@ -68,11 +68,21 @@ struct PageRendererTests {
         (WebFixtures.attribute, "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"),
         ("O'Brien", "O&#39;Brien"),
         ("Sở Xây dựng & Sở Tài chính", "Sở Xây dựng &amp; Sở Tài chính"),
+        // A `<` and a combining mark are one grapheme cluster, which Mustache's own escaping leaves as it is.
+        ("x<\u{0338}img src=x onerror=alert(1)>", "x&lt;\u{0338}img src=x onerror=alert(1)&gt;"),
     ])
     func messageEscapes(raw: String, escaped: String) async throws {
         let html = try await WebFixtures.body(renderer.render("message", ["t": WebText.vi, "page_title": raw, "heading": raw, "text": raw]))
         #expect(!html.contains(raw), "the raw value is in the page")
         #expect(html.components(separatedBy: escaped).count - 1 == 3, "page_title, heading and text each escaped once")
+    }
+
+    @Test("The escaping: the five characters, byte by byte; anything else, Vietnamese included, as it is")
+    func escapeBytes() {
+        #expect(PageRenderer.escape("Sở & <b>\"Đ'</b>") == "Sở &amp; &lt;b&gt;&quot;Đ&#39;&lt;/b&gt;")
+        #expect(PageRenderer.escape("Xã mẫu 0001: 3 đang mở · 1!") == "Xã mẫu 0001: 3 đang mở · 1!")
+        #expect(PageRenderer.escape("") == "" && PageRenderer.escape("&&") == "&amp;&amp;")
+        #expect(PageRenderer.escape("<\u{0338}") == "&lt;\u{0338}")
     }
 
     @Test("The list escapes hostile titles, unit names and filter values, in text and in attributes")
