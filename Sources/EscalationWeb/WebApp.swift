@@ -245,10 +245,19 @@ public final class WebApp: Sendable {
     }
 
     static func queryEscape(_ text: String) -> String {
+        // Codes and dates, most of what goes in a link, need nothing (a dashboard makes thousands).
+        if text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || "-._~".utf8.contains($0) }) {
+            return text
+        }
+        return text.addingPercentEncoding(withAllowedCharacters: queryAllowed) ?? ""
+    }
+
+    private static let queryAllowed: CharacterSet = {
         var allowed = CharacterSet.urlQueryAllowed
         allowed.remove(charactersIn: "&=+?#")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
-    }
+        return allowed
+    }()
 
     /// A path this site may redirect to after sign-in (never another host).
     static func safeNext(_ text: String?) -> String {

@@ -36,6 +36,18 @@ struct ListLinksTests {
         #expect(Array(nfd.filter.words!.unicodeScalars) == Array("Vi\u{1EC7}t Nam".unicodeScalars), "NFD typed, NFC searched")
     }
 
+    @Test("A value in a link: codes and dates as they are, anything else percent-encoded (UTF-8), and read back the same")
+    func queryValues() {
+        #expect(WebApp.queryEscape("LC-SAPA-01") == "LC-SAPA-01")
+        #expect(WebApp.queryEscape("2026-12-01") == "2026-12-01")
+        #expect(WebApp.queryEscape("a_b.c~d") == "a_b.c~d")
+        #expect(WebApp.queryEscape("a b&c=d+e?f#g") == "a%20b%26c%3Dd%2Be%3Ff%23g")
+        #expect(WebApp.queryEscape("Đất đai") == "%C4%90%E1%BA%A5t%20%C4%91ai")
+        for value in ["Đất đai", "x&y=z", "100% + 1", "LC-SAPA-01"] {
+            #expect(parameters("q=" + WebApp.queryEscape(value))["q"] == value, "\(value)")
+        }
+    }
+
     @Test("The link of a list is its form, in a fixed order, every value escaped")
     func exactLink() {
         let query = read(["q": "nước & điện = 50% #1 ?", "state": "routed", "sector": "land", "since": "01/12/2026", "overdue": "1",
