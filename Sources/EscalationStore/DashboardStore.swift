@@ -52,8 +52,10 @@ public struct DashboardStore: Sendable {
     /// The open issues condition, as the list's (IssueStore) is.
     static let open = "((i.due_at IS NOT NULL) OR (i.due_at IS NULL AND i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable')))"
 
-    static func restrict(_ scope: Actor, slice: Slice, binds: inout PostgresBindings) -> String {
-        var condition = ScopeSQL.condition(scope, binds: &binds)
+    /// The scope and slice as SQL; `sets` as ``ScopeSQL/condition(_:binds:responsible:sets:)``
+    /// (for statements that read many issues; not for one that stops at the first few).
+    static func restrict(_ scope: Actor, slice: Slice, binds: inout PostgresBindings, sets: Bool = true) -> String {
+        var condition = ScopeSQL.condition(scope, binds: &binds, sets: sets)
         if let area = slice.area {
             binds.append(area)
             condition += " AND i.unit_code IN (SELECT code FROM escalated.units WHERE area_code = $\(binds.count))"
@@ -69,22 +71,25 @@ public struct DashboardStore: Sendable {
     public func now(scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> Now {
         var binds = PostgresBindings()
         let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        // Grouped by unit and by agency and sector pair on the open issues' index alone; the
+        // areas, agencies and sectors are summed from those few thousand rows.
         let sql = """
-            WITH o AS (
-                SELECT i.unit_code, u.area_code, i.sector_code,
-                       (SELECT a.target_code FROM escalated.assignments a
-                         WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' ORDER BY a.assigned_at DESC LIMIT 1) AS agency,
-                       i.due_at < now() AS overdue
-                  FROM escalated.issues i LEFT JOIN escalated.units u ON u.code = i.unit_code
+            /* dashboard: now */
+            WITH g AS (
+                SELECT GROUPING(i.unit_code) AS pair, i.unit_code, i.agency_code, i.sector_code,
+                       count(*) AS open, count(*) FILTER (WHERE i.due_at < now()) AS overdue
+                  FROM escalated.issues i
                  WHERE \(Self.open) AND \(inScope)
+                 GROUP BY GROUPING SETS ((i.unit_code), (i.agency_code, i.sector_code))
             )
-            SELECT CASE WHEN GROUPING(unit_code) = 0 THEN 'unit' WHEN GROUPING(area_code) = 0 THEN 'area'
-                        WHEN GROUPING(sector_code) = 0 THEN 'sector' ELSE 'agency' END,
-                   coalesce(CASE WHEN GROUPING(unit_code) = 0 THEN unit_code WHEN GROUPING(area_code) = 0 THEN area_code
-                                 WHEN GROUPING(sector_code) = 0 THEN sector_code ELSE agency END, '-'),
-                   count(*)::int8, count(*) FILTER (WHERE overdue)::int8
-              FROM o
-             GROUP BY GROUPING SETS ((unit_code), (area_code), (agency), (sector_code))
+            SELECT 'unit', coalesce(unit_code, '-'), open::int8, overdue::int8 FROM g WHERE pair = 0
+            UNION ALL
+            SELECT 'area', coalesce(u.area_code, '-'), sum(open)::int8, sum(overdue)::int8
+              FROM g LEFT JOIN escalated.units u ON u.code = g.unit_code WHERE pair = 0 GROUP BY 2
+            UNION ALL
+            SELECT 'agency', coalesce(agency_code, '-'), sum(open)::int8, sum(overdue)::int8 FROM g WHERE pair = 1 GROUP BY 2
+            UNION ALL
+            SELECT 'sector', coalesce(sector_code, '-'), sum(open)::int8, sum(overdue)::int8 FROM g WHERE pair = 1 GROUP BY 2
              ORDER BY 1, 2
             """
         var result = Now()
@@ -114,12 +119,12 @@ public struct DashboardStore: Sendable {
     /// The `limit` open issues whose running deadline passed longest ago.
     public func longestOverdue(scope: Actor, slice: Slice = Slice(), limit: Int = 10, logger: Logger) async throws -> [Overdue] {
         var binds = PostgresBindings()
-        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        let inScope = Self.restrict(scope, slice: slice, binds: &binds, sets: false)
         binds.append(limit)
         let sql = """
+            /* dashboard: longest overdue */
             SELECT i.id, i.title, i.unit_code, i.sector_code,
-                   (SELECT a.target_code FROM escalated.assignments a
-                     WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' ORDER BY a.assigned_at DESC LIMIT 1),
+                   i.agency_code,
                    i.due_at
               FROM escalated.issues i
              WHERE i.due_at < now() AND \(inScope)
@@ -158,6 +163,7 @@ public struct DashboardStore: Sendable {
         binds.append(edges)
         let inScope = Self.restrict(scope, slice: slice, binds: &binds)
         let counts = """
+            /* dashboard: received and resolved */
             SELECT 'r', width_bucket(i.created_at, $3::timestamptz[]), count(*)::int8 FROM escalated.issues i
              WHERE i.created_at >= $1 AND i.created_at < $2 AND \(inScope) GROUP BY 2
             UNION ALL
@@ -185,25 +191,46 @@ public struct DashboardStore: Sendable {
             var spanBinds = PostgresBindings()
             spanBinds.append(lo)
             spanBinds.append(instants.map(\.at))
+            spanBinds.append(instants[0].at)
+            spanBinds.append(instants[instants.count - 1].at)
             let spanScope = Self.restrict(scope, slice: slice, binds: &spanBinds)
+            // A boundary's bucket; most lie before the first instant (the open issues overdue for
+            // long), and those need no search.
+            func bucket(_ value: String) -> String {
+                "CASE WHEN \(value) < $3 THEN 0 WHEN \(value) >= $4 THEN \(instants.count) ELSE width_bucket(\(value), $2::timestamptz[]) END"
+            }
+            // The issues open now (due_at set) and those resolved since the period began, each
+            // from its index alone; per issue the bucket of each span's beginning and end (NULL:
+            // not counted), counted per combination of the four (a few hundred, most issues alike:
+            // overdue since before the period), each bucket summed below.
             let spans = """
+                /* dashboard: overdue spans */
                 WITH c AS (
-                    SELECT i.acknowledge_due_at AS ad, i.acknowledged_at AS a, i.resolve_due_at AS rd, i.resolved_at AS r
+                    SELECT i.acknowledge_due_at AS ad, i.acknowledged_at AS a, i.resolve_due_at AS rd, i.resolved_at AS r,
+                           least(i.acknowledged_at, i.resolved_at, i.resolve_due_at) AS e
                       FROM escalated.issues i
-                     WHERE (i.due_at IS NOT NULL OR i.resolved_at >= $1) AND \(spanScope)
-                ), spans AS (
-                    SELECT ad AS s, least(a, r, rd) AS e FROM c WHERE ad IS NOT NULL AND (a IS NULL OR a > ad)
+                     WHERE \(Self.open) AND i.due_at IS NOT NULL AND \(spanScope)
                     UNION ALL
-                    SELECT rd, r FROM c WHERE rd IS NOT NULL
+                    SELECT i.acknowledge_due_at, i.acknowledged_at, i.resolve_due_at, i.resolved_at,
+                           least(i.acknowledged_at, i.resolved_at, i.resolve_due_at)
+                      FROM escalated.issues i
+                     WHERE i.resolved_at >= $1 AND i.due_at IS NULL AND \(spanScope)
+                ), b AS (
+                    SELECT CASE WHEN ad IS NOT NULL AND (a IS NULL OR a > ad) AND (e IS NULL OR e > ad) THEN \(bucket("ad")) END AS s1,
+                           CASE WHEN ad IS NOT NULL AND (a IS NULL OR a > ad) AND e > ad THEN \(bucket("(e - interval '1 microsecond')")) END AS e1,
+                           CASE WHEN rd IS NOT NULL AND (r IS NULL OR r > rd) THEN \(bucket("rd")) END AS s2,
+                           CASE WHEN rd IS NOT NULL AND r > rd THEN \(bucket("(r - interval '1 microsecond')")) END AS e2
+                      FROM c
                 )
-                SELECT 's', width_bucket(s, $2::timestamptz[]), count(*)::int8 FROM spans WHERE e IS NULL OR e > s GROUP BY 2
-                UNION ALL
-                SELECT 'e', width_bucket(e - interval '1 microsecond', $2::timestamptz[]), count(*)::int8 FROM spans WHERE e > s GROUP BY 2
+                SELECT s1, e1, s2, e2, count(*)::int8 FROM b GROUP BY 1, 2, 3, 4
                 """
             var begun = [Int](repeating: 0, count: instants.count + 1), ended = begun
-            for try await (kind, bucket, count) in try await client.query(PostgresQuery(unsafeSQL: spans, binds: spanBinds), logger: logger)
-                .decode((String, Int, Int64).self) where begun.indices.contains(bucket) {
-                if kind == "s" { begun[bucket] = Int(count) } else { ended[bucket] = Int(count) }
+            for try await (s1, e1, s2, e2, count) in try await client.query(PostgresQuery(unsafeSQL: spans, binds: spanBinds), logger: logger)
+                .decode((Int?, Int?, Int?, Int?, Int64).self) {
+                for (bucket, into) in [(s1, true), (e1, false), (s2, true), (e2, false)] {
+                    guard let bucket, begun.indices.contains(bucket) else { continue }
+                    if into { begun[bucket] += Int(count) } else { ended[bucket] += Int(count) }
+                }
             }
             // width_bucket is k when instant k <= value < instant k+1: a span begun before instant k
             // (1-based) has a bucket below k, and one ended by it (its end less a microsecond before it) too.
@@ -216,26 +243,5 @@ public struct DashboardStore: Sendable {
         return (0..<edges.count - 1).map { step in
             Point(start: edges[step], end: edges[step + 1], received: received[step], resolved: resolved[step], overdueAtEnd: overdue[step])
         }
-    }
-
-    /// Resolutions of the issues received in `[from, to)`, counted by how long they took in counted
-    /// time: `edges` are the bounds in seconds (ascending); the answer has `edges.count + 1` counts,
-    /// the first below `edges[0]`, the last at or above the last edge.
-    public func resolveTimes(from: Date, to: Date, edges: [Int], scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> [Int] {
-        var binds = PostgresBindings()
-        binds.append(from)
-        binds.append(to)
-        binds.append(edges)
-        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
-        let sql = """
-            SELECT width_bucket(i.resolve_work_seconds, $3::int4[]), count(*)::int8 FROM escalated.issues i
-             WHERE i.created_at >= $1 AND i.created_at < $2 AND i.resolve_work_seconds IS NOT NULL AND \(inScope) GROUP BY 1
-            """
-        var counts = [Int](repeating: 0, count: edges.count + 1)
-        for try await (bucket, count) in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            .decode((Int, Int64).self) where counts.indices.contains(bucket) {
-            counts[bucket] = Int(count)
-        }
-        return counts
     }
 }

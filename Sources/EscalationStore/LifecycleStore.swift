@@ -157,7 +157,8 @@ public struct LifecycleStore: Sendable {
                     next_escalation_at = CASE WHEN $12 THEN next_escalation_at ELSE $13 END,
                     next_level = CASE WHEN $12 THEN next_level ELSE $14 END,
                     next_repeat = CASE WHEN $12 THEN next_repeat ELSE $15 END,
-                    next_level_start = CASE WHEN $12 THEN next_level_start ELSE $16 END
+                    next_level_start = CASE WHEN $12 THEN next_level_start ELSE $16 END,
+                    agency_code = CASE WHEN $20 <> '' THEN $20 ELSE agency_code END
                  WHERE id = $1
                 RETURNING next_escalation_at, version
             )

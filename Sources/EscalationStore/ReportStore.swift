@@ -78,6 +78,33 @@ public struct ReportStore: Sendable {
         public var areas: [Row]
         public var agencies: [Row]
         public var sectors: [Row]
+        /// With ``Detail/dashboard``, every counted time to resolve in the window and scope,
+        /// ascending (the resolution-time chart is drawn from it); empty otherwise, and not encoded.
+        public var resolveWorkingTimes: [Int] = []
+
+        public init(from: Date, to: Date, units: [Row], areas: [Row], agencies: [Row], sectors: [Row]) {
+            self.from = from
+            self.to = to
+            self.units = units
+            self.areas = areas
+            self.agencies = agencies
+            self.sectors = sectors
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case from, to, units, areas, agencies, sectors
+        }
+
+        /// How many of ``resolveWorkingTimes`` lie in each bucket of `edges` (ascending, seconds), as
+        /// `width_bucket` counts them: `edges.count + 1` counts, the first below `edges[0]`, the last
+        /// at or above the last edge.
+        public func resolveWorkingCounts(edges: [Int]) -> [Int] {
+            var counts = [Int](repeating: 0, count: edges.count + 1)
+            for value in resolveWorkingTimes {
+                counts[edges.firstIndex { $0 > value } ?? edges.count] += 1
+            }
+            return counts
+        }
     }
 
     /// The default calendar's time zone (UTC without one), as the CTE `tz`.
@@ -86,9 +113,22 @@ public struct ReportStore: Sendable {
                                'UTC') AS zone)
         """
 
+    /// How much of a summary to compute: the times are sorts, the dearest part, and a dashboard
+    /// reads its units and areas from where things stand now (``DashboardStore/now(scope:slice:logger:)``).
+    public enum Detail: Sendable, Equatable {
+        /// Every dimension, with its counts and times (the API).
+        case full
+        /// The agencies and sectors, with their counts and working times (what a dashboard shows).
+        case dashboard
+        /// The agencies and sectors, with their counts (the period a dashboard compares with, the
+        /// report emails' figures).
+        case counts
+    }
+
     /// The summary of the reports received from `from` to `to` within `scope`, and within `slice`
-    /// (an area, a sector) when one is given.
-    public func summary(from: Bound, to: Bound, scope: Actor, slice: DashboardStore.Slice = .init(), logger: Logger) async throws -> Summary {
+    /// (an area, a sector) when one is given; with the times `detail` asks for (nil elsewhere).
+    public func summary(from: Bound, to: Bound, scope: Actor, slice: DashboardStore.Slice = .init(), detail: Detail = .full,
+                        logger: Logger) async throws -> Summary {
         var binds = PostgresBindings()
         func bound(_ value: Bound, end: Bool) -> String {
             switch value {
@@ -103,39 +143,77 @@ public struct ReportStore: Sendable {
         let fromSQL = bound(from, end: false)
         let toSQL = bound(to, end: true)
         let inScope = DashboardStore.restrict(scope, slice: slice, binds: &binds)
-        let sql = """
-            WITH \(Self.zone), w AS (
-                SELECT \(fromSQL) AS lo, \(toSQL) AS hi
-            ), picked AS (
-                SELECT i.unit_code, u.area_code, i.sector_code,
-                       (SELECT a.target_code FROM escalated.assignments a
-                         WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' ORDER BY a.assigned_at DESC LIMIT 1) AS agency,
+        let picked = """
+            picked AS (
+                SELECT i.unit_code, \(detail == .full ? "u.area_code" : "NULL::text AS area_code"), i.sector_code, i.agency_code AS agency,
                        i.acknowledged_at IS NOT NULL AND i.acknowledged_at <= i.acknowledge_due_at AS ack_on_time,
                        i.resolved_at IS NOT NULL AND i.resolved_at <= i.resolve_due_at AS resolve_on_time,
                        i.state IN ('routed', 'acknowledged', 'reopened') AND i.due_at < now() AS overdue,
                        extract(epoch FROM i.acknowledged_at - i.created_at)::float8 AS ack_s,
                        extract(epoch FROM i.resolved_at - i.created_at)::float8 AS resolve_s,
                        i.acknowledge_work_seconds::float8 AS ack_w, i.resolve_work_seconds::float8 AS resolve_w
-                  FROM escalated.issues i LEFT JOIN escalated.units u ON u.code = i.unit_code, w
+                  FROM escalated.issues i \(detail == .full ? "LEFT JOIN escalated.units u ON u.code = i.unit_code" : ""), w
                  WHERE i.created_at >= w.lo AND i.created_at < w.hi AND \(inScope)
             )
-            SELECT CASE WHEN GROUPING(unit_code) = 0 THEN 'unit' WHEN GROUPING(area_code) = 0 THEN 'area'
-                        WHEN GROUPING(sector_code) = 0 THEN 'sector' ELSE 'agency' END,
-                   coalesce(CASE WHEN GROUPING(unit_code) = 0 THEN unit_code WHEN GROUPING(area_code) = 0 THEN area_code
-                                 WHEN GROUPING(sector_code) = 0 THEN sector_code ELSE agency END, '-'),
-                   count(*)::int8, count(*) FILTER (WHERE ack_on_time)::int8, count(*) FILTER (WHERE resolve_on_time)::int8,
-                   count(*) FILTER (WHERE overdue)::int8,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY ack_s), percentile_cont(0.9) WITHIN GROUP (ORDER BY ack_s),
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY resolve_s), percentile_cont(0.9) WITHIN GROUP (ORDER BY resolve_s),
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY ack_w), percentile_cont(0.9) WITHIN GROUP (ORDER BY ack_w),
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY resolve_w), percentile_cont(0.9) WITHIN GROUP (ORDER BY resolve_w),
-                   (SELECT lo FROM w), (SELECT hi FROM w)
-              FROM picked
-             GROUP BY GROUPING SETS ((unit_code), (area_code), (agency), (sector_code))
+            """
+        let counts = """
+            count(*)::int8, count(*) FILTER (WHERE ack_on_time)::int8, count(*) FILTER (WHERE resolve_on_time)::int8,
+            count(*) FILTER (WHERE overdue)::int8
+            """
+        let window = "(SELECT lo FROM w), (SELECT hi FROM w)"
+        func times(_ columns: [String]) -> String {
+            columns.map { "percentile_cont(0.5) WITHIN GROUP (ORDER BY \($0)), percentile_cont(0.9) WITHIN GROUP (ORDER BY \($0))" }.joined(separator: ", ")
+        }
+        let grouped: String
+        switch detail {
+        case .full:
+            grouped = """
+                SELECT CASE WHEN GROUPING(unit_code) = 0 THEN 'unit' WHEN GROUPING(area_code) = 0 THEN 'area'
+                            WHEN GROUPING(sector_code) = 0 THEN 'sector' ELSE 'agency' END,
+                       coalesce(CASE WHEN GROUPING(unit_code) = 0 THEN unit_code WHEN GROUPING(area_code) = 0 THEN area_code
+                                     WHEN GROUPING(sector_code) = 0 THEN sector_code ELSE agency END, '-'),
+                       \(counts), \(times(["ack_s", "resolve_s", "ack_w", "resolve_w"])), \(window)
+                  FROM picked
+                 GROUP BY GROUPING SETS ((unit_code), (area_code), (agency), (sector_code))
+                """
+        case .dashboard, .counts:
+            // Per agency and sector pair (a few dozen rows), with the pair's working times for a
+            // dashboard; the agencies' and sectors' rows are summed from the pairs below, their
+            // percentiles computed as percentile_cont does (one sort per row instead of four per
+            // row in the statement: a month of a national directory has tens of thousands).
+            let times = detail == .dashboard
+                ? "array_agg(ack_w::int8) FILTER (WHERE ack_w IS NOT NULL), array_agg(resolve_w::int8) FILTER (WHERE resolve_w IS NOT NULL)"
+                : "NULL::int8[], NULL::int8[]"
+            grouped = """
+                SELECT coalesce(agency, '-'), coalesce(sector_code, '-'), \(counts), \(times), \(window)
+                  FROM picked GROUP BY 1, 2
+                """
+        }
+        let sql = """
+            /* summary: \(detail) */
+            WITH \(Self.zone), w AS (
+                SELECT \(fromSQL) AS lo, \(toSQL) AS hi
+            ), \(picked)
+            \(grouped)
              ORDER BY 1, 2
             """
         var summary: Summary?
-        var units: [Row] = [], areas: [Row] = [], agencies: [Row] = [], sectors: [Row] = []
+        var units: [Row] = [], areas: [Row] = [], agencies: [Row] = [], sectors: [Row] = [], resolveTimes: [Int] = []
+        if detail != .full {
+            var byAgency: [String: Pair] = [:], bySector: [String: Pair] = [:]
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
+                let (agency, sector, received, ack, resolved, overdue, ackTimes, resolveTimes, lo, hi) =
+                    try row.decode((String, String, Int64, Int64, Int64, Int64, [Int]?, [Int]?, Date, Date).self)
+                let pair = Pair(received: Int(received), acknowledgedOnTime: Int(ack), resolvedOnTime: Int(resolved), overdue: Int(overdue),
+                                acknowledgeTimes: ackTimes ?? [], resolveTimes: resolveTimes ?? [])
+                byAgency[agency, default: Pair()].add(pair)
+                bySector[sector, default: Pair()].add(pair)
+                summary = Summary(from: lo, to: hi, units: [], areas: [], agencies: [], sectors: [])
+            }
+            agencies = byAgency.keys.sorted().map { byAgency[$0]!.row(code: $0, times: detail == .dashboard) }
+            sectors = bySector.keys.sorted().map { bySector[$0]!.row(code: $0, times: detail == .dashboard) }
+            if detail == .dashboard { resolveTimes = byAgency.values.flatMap(\.resolveTimes).sorted() }
+        } else {
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
             let (dimension, code, received, ack, resolved, overdue, ackMedian, ackP90, resolveMedian, resolveP90,
                  ackWorkMedian, ackWorkP90, resolveWorkMedian, resolveWorkP90, lo, hi) =
@@ -153,6 +231,7 @@ public struct ReportStore: Sendable {
             }
             summary = Summary(from: lo, to: hi, units: [], areas: [], agencies: [], sectors: [])
         }
+        }
         if summary == nil {
             // Nothing received: still say which window was read.
             let window = try await client.query(PostgresQuery(unsafeSQL: """
@@ -165,6 +244,46 @@ public struct ReportStore: Sendable {
         result.areas = areas
         result.agencies = agencies
         result.sectors = sectors
+        result.resolveWorkingTimes = resolveTimes
         return result
+    }
+
+    /// What one agency and sector pair adds to its agency's and its sector's rows.
+    struct Pair {
+        var received = 0, acknowledgedOnTime = 0, resolvedOnTime = 0, overdue = 0
+        var acknowledgeTimes: [Int] = [], resolveTimes: [Int] = []
+
+        mutating func add(_ other: Pair) {
+            received += other.received
+            acknowledgedOnTime += other.acknowledgedOnTime
+            resolvedOnTime += other.resolvedOnTime
+            overdue += other.overdue
+            acknowledgeTimes += other.acknowledgeTimes
+            resolveTimes += other.resolveTimes
+        }
+
+        func row(code: String, times: Bool) -> Row {
+            func working(_ values: [Int]) -> Times {
+                guard times else { return Times(median: nil, p90: nil) }
+                let sorted = values.sorted().map(Double.init)
+                return Times(median: ReportStore.percentile(sorted, 0.5), p90: ReportStore.percentile(sorted, 0.9))
+            }
+            return Row(code: code, received: received, acknowledgedOnTime: acknowledgedOnTime, resolvedOnTime: resolvedOnTime, overdue: overdue,
+                       acknowledgeSeconds: Times(median: nil, p90: nil), resolveSeconds: Times(median: nil, p90: nil),
+                       acknowledgeWorkingSeconds: working(acknowledgeTimes), resolveWorkingSeconds: working(resolveTimes))
+        }
+    }
+
+    /// PostgreSQL's `percentile_cont(p)` of ascending `sorted`: the value at rank p·(n−1), linearly
+    /// interpolated between the two nearest ranks (`lo + (hi − lo) × fraction`, as float8_lerp);
+    /// nil when there is none.
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double? {
+        guard !sorted.isEmpty else { return nil }
+        let position = p * Double(sorted.count - 1)
+        let first = position.rounded(.down), second = position.rounded(.up)
+        let lo = sorted[Int(first)]
+        guard second != first else { return lo }
+        let hi = sorted[Int(second)]
+        return lo + (hi - lo) * (position - first)
     }
 }

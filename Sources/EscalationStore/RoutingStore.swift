@@ -175,6 +175,7 @@ public struct RoutingStore: Sendable {
             switch outcome {
             case .routed(let assignments):
                 record.outcomes.append(IssueState.routed.rawValue)
+                record.agencies.append(assignments.first { $0.role == .agency && $0.targetKind == .agency }?.targetCode ?? "")
                 record.eventData.append(routedEventJSON(assignments, revision: revision, router: router, plan: plan))
                 for a in assignments where a.role == .agency {
                     let channels = compiled.policy.channels(Notified(kind: a.targetKind, code: a.targetCode))
@@ -196,6 +197,7 @@ public struct RoutingStore: Sendable {
             case .unroutable(let reason):
                 record.outcomes.append(IssueState.unroutable.rawValue)
                 record.eventData.append(unroutableEventJSON(reason, revision: revision, router: router))
+                record.agencies.append("")
                 counts.unroutable += 1
             }
         }

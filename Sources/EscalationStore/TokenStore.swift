@@ -114,7 +114,26 @@ public struct TokenStore: Sendable {
 enum ScopeSQL {
     /// The condition, its value appended to `binds` when it needs one. `responsible` narrows an
     /// agency to what it must act on now (its inbox), leaving out issues it handed over.
-    static func condition(_ actor: Actor, binds: inout PostgresBindings, responsible: Bool = false) -> String {
+    ///
+    /// `sets`: for a statement that reads many issues (the dashboards), the assignments are read
+    /// once, as a set of issue ids (a hashed subplan), instead of looked up for each issue; the
+    /// same issues either way.
+    static func condition(_ actor: Actor, binds: inout PostgresBindings, responsible: Bool = false, sets: Bool = false) -> String {
+        if sets, actor.kind == .agency || actor.kind == .member {
+            binds.append(actor.code ?? "")
+            let n = binds.count
+            if actor.kind == .agency {
+                return """
+                    i.id IN (SELECT s.issue_id FROM escalated.assignments s
+                              WHERE s.target_kind = 'agency' AND s.target_code = $\(n)\(responsible ? " AND s.role = 'agency'" : ""))
+                    """
+            }
+            return """
+                (i.unit_code IN (SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code
+                                  WHERE a.member_code = $\(n))
+                 OR i.id IN (SELECT s.issue_id FROM escalated.assignments s WHERE s.target_kind = 'person' AND s.target_code = $\(n)))
+                """
+        }
         switch actor.kind {
         case .admin, .supervisor:
             return "true"

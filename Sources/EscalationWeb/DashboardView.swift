@@ -1,6 +1,7 @@
 import EscalationCore
 import EscalationStore
 import Foundation
+import Mustache
 
 /// A dashboard's data as the templates read it (every value escaped by Mustache, the charts
 /// included: they are SVG elements whose attributes come from here) and as CSV tables.
@@ -126,12 +127,13 @@ struct DashboardView {
     func values() -> [String: Any] {
         var v: [String: Any] = [:]
         let s = data.summary, p = data.previous
-        let received = s.units.reduce(0) { $0 + $1.received }
-        let previousReceived = p.units.reduce(0) { $0 + $1.received }
-        let ack = Self.percent(s.units.reduce(0) { $0 + $1.acknowledgedOnTime }, of: received)
-        let resolved = Self.percent(s.units.reduce(0) { $0 + $1.resolvedOnTime }, of: received)
-        let oldAck = Self.percent(p.units.reduce(0) { $0 + $1.acknowledgedOnTime }, of: previousReceived)
-        let oldResolved = Self.percent(p.units.reduce(0) { $0 + $1.resolvedOnTime }, of: previousReceived)
+        // Every report is in one agency's row (`-` when it has none).
+        let received = s.agencies.reduce(0) { $0 + $1.received }
+        let previousReceived = p.agencies.reduce(0) { $0 + $1.received }
+        let ack = Self.percent(s.agencies.reduce(0) { $0 + $1.acknowledgedOnTime }, of: received)
+        let resolved = Self.percent(s.agencies.reduce(0) { $0 + $1.resolvedOnTime }, of: received)
+        let oldAck = Self.percent(p.agencies.reduce(0) { $0 + $1.acknowledgedOnTime }, of: previousReceived)
+        let oldResolved = Self.percent(p.agencies.reduce(0) { $0 + $1.resolvedOnTime }, of: previousReceived)
         let open = data.now.units.reduce(0) { $0 + $1.open }, overdue = data.now.units.reduce(0) { $0 + $1.overdue }
         v["period_text"] = "\(wording.date(period.first)) – \(wording.date(period.last))"
         v["previous_text"] = "\(wording.date(period.previous.first)) – \(wording.date(period.previous.last))"
@@ -180,18 +182,19 @@ struct DashboardView {
         let standing = Dictionary(data.now.units.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
         let units = gridUnits
         let byArea = Dictionary(grouping: units, by: { $0.area })
+        let openWord = t["open_lower"]!, overdueWord = t["overdue_lower"]!
         return directory.areas.compactMap { area -> [String: Any]? in
             guard let members = byArea[area.code], !members.isEmpty else { return nil }
             var open = 0, overdue = 0
-            let cells = members.map { unit -> [String: Any] in
+            let cells = members.map { unit -> GridCell in
                 let s = standing[unit.code]
                 let o = s?.open ?? 0, late = s?.overdue ?? 0
                 open += o
                 overdue += late
                 let state = late > 0 ? "late" : o > 0 ? "open" : "clear"
-                let title = "\(unit.name): \(o) \(t["open_lower"]!), \(late) \(t["overdue_lower"]!)"
-                return ["name": unit.name, "state": state, "open": o, "overdue": late, "has_late": late > 0, "title": title,
-                        "href": late > 0 ? list([("unit", unit.code), ("overdue", "1")]) : list([("unit", unit.code)])]
+                let title = "\(unit.name): \(o) \(openWord), \(late) \(overdueWord)"
+                return GridCell(name: unit.name, state: state, open: o, overdue: late, count: late > 0 ? "\(o) · \(late)!" : "\(o)", title: title,
+                                href: late > 0 ? list([("unit", unit.code), ("overdue", "1")]) : list([("unit", unit.code)]))
             }
             return ["name": area.name, "member": wording.names.person(area.member), "cells": cells, "open": open, "overdue": overdue,
                     "href": list([("area", area.code)])]
@@ -338,7 +341,7 @@ struct DashboardView {
                 return [[t["area"]!, t["member"]!, t["open_now"]!, t["overdue_now"]!]] + grid.map { ["\($0["name"]!)", "\($0["member"]!)", "\($0["open"]!)", "\($0["overdue"]!)"] }
             }
             return [[t["area"]!, t["unit"]!, t["open_now"]!, t["overdue_now"]!]] + grid.flatMap { area in
-                (area["cells"] as? [[String: Any]] ?? []).map { ["\(area["name"]!)", "\($0["name"]!)", "\($0["open"]!)", "\($0["overdue"]!)"] }
+                (area["cells"] as? [GridCell] ?? []).map { ["\(area["name"]!)", $0.name, "\($0.open)", "\($0.overdue)"] }
             }
         case "overdue":
             let now = Date()
@@ -355,5 +358,35 @@ struct DashboardView {
             let labels = resolveLabels
             return [[t["col_resolve_time"]!, t["resolved_count"]!]] + data.resolveTimes.enumerated().map { [labels[$0.offset], "\($0.element)"] }
         }
+    }
+}
+
+/// One unit's cell of the grid, read by the templates without a dictionary: a national grid has
+/// thousands, and each value a dictionary gives Mustache goes through several dynamic casts.
+struct GridCell: MustacheParent {
+    var name: String
+    var state: String
+    var open: Int
+    var overdue: Int
+    /// "12", or "12 · 3!" when some are overdue.
+    var count: String
+    var title: String
+    var href: String
+
+    func child(named key: String) -> Any? {
+        switch key {
+        case "name": Text(renderText: name)
+        case "state": Text(renderText: state)
+        case "count": Text(renderText: count)
+        case "title": Text(renderText: title)
+        case "href": Text(renderText: href)
+        default: nil
+        }
+    }
+
+    /// Text Mustache renders (escaped) without asking what else it might be.
+    struct Text: MustacheCustomRenderable {
+        var renderText: String
+        var isNull: Bool { false }
     }
 }

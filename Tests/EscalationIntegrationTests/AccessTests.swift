@@ -223,6 +223,13 @@ extension IntegrationTests {
                 let after = try APITests.object(try await agency.execute(uri: "/v1/inbox", method: .get).body)["items"] as? [[String: Any]] ?? []
                 #expect(!after.contains { $0["id"] as? Int == 3 }, "handed over: out of the inbox")
                 #expect(try await agency.execute(uri: "/v1/issues/3", method: .get).status == .ok, "still readable")
+                // The agency on the issue row (what the reports group by) follows routing and the handover.
+                #expect(try await TestPostgres.strings(settings, "SELECT agency_code FROM escalated.issues WHERE id = 3") == ["health-dept"])
+                #expect(try await TestPostgres.scalar(settings, """
+                    SELECT count(*) FROM escalated.issues i
+                     WHERE i.agency_code IS DISTINCT FROM (SELECT a.target_code FROM escalated.assignments a
+                                                           WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency')
+                    """) == 0)
                 // The summary, JSON and CSV.
                 let supervisor = AuthedClient(raw, token: try await TestTokens.make(settings, "supervisor:office"))
                 let json = try APITests.object(try await supervisor.execute(uri: "/v1/reports/summary", method: .get).body)

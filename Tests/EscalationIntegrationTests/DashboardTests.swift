@@ -80,10 +80,12 @@ extension IntegrationTests {
                     var agency: String?
                     if !unroutable {
                         agency = agencyOf[sector]!
+                        // As routing writes them: the assignments, and the agency on the issue row.
                         try await connection.query("""
                             INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role) VALUES
                                 (\(id), 'agency', \(agency!), 'agency'), (\(id), 'person', \(units[unit] == "north" ? "m-north" : "m-south"), 'member')
                             """, logger: testLogger)
+                        try await connection.query("UPDATE escalated.issues SET agency_code = \(agency!) WHERE id = \(id)", logger: testLogger)
                     }
                     rows.append(Seeded(id: id, unit: unit, sector: sector, agency: agency, created: created, acknowledged: acknowledged,
                                        resolved: resolved, acknowledgeDue: unroutable ? nil : ackDue, resolveDue: unroutable ? nil : resolveDue, state: state))
@@ -124,6 +126,16 @@ extension IntegrationTests {
                 // The seeded names hold no comma or quote: a plain split is enough here.
                 line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             }
+        }
+
+        @Test("the resolution-time buckets are width_bucket's: an edge starts its bucket; below the first, at or past the last")
+        func resolveBuckets() {
+            var summary = ReportStore.Summary(from: Date(), to: Date(), units: [], areas: [], agencies: [], sectors: [])
+            summary.resolveWorkingTimes = [0, 99, 100, 101, 199, 200, 5000]
+            #expect(summary.resolveWorkingCounts(edges: [100, 200]) == [2, 3, 2])
+            #expect(summary.resolveWorkingCounts(edges: [1]) == [1, 6])
+            summary.resolveWorkingTimes = []
+            #expect(summary.resolveWorkingCounts(edges: [100, 200]) == [0, 0, 0])
         }
 
         @Test("page, CSV, API and a recount agree for a supervisor and a member; the lifecycle writes working time; bad periods and codes are 400 pages naming the field")
@@ -199,6 +211,29 @@ extension IntegrationTests {
 
                     // The API's summary for the same period and scope.
                     let summary = try await api("/v1/reports/summary?from=\(first)&to=\(today)", actor: actor)
+                    // The dashboard's own summary (agencies and sectors summed from their pairs, the
+                    // working-time percentiles computed in Swift) equals the API's (percentile_cont in
+                    // the statement) to the last bit; and so do the counts alone.
+                    try await TestPostgres.withClient(settings) { client in
+                        let reports = ReportStore(client: client)
+                        let scope = actor == "supervisor:office" ? Actor(kind: .supervisor, code: "office") : Actor(kind: .member, code: "m-north")
+                        func summary(_ detail: ReportStore.Detail) async throws -> ReportStore.Summary {
+                            try await reports.summary(from: .day(first.description), to: .day(today.description), scope: scope, detail: detail, logger: testLogger)
+                        }
+                        let full = try await summary(.full), dashboard = try await summary(.dashboard), counts = try await summary(.counts)
+                        let none = ReportStore.Times(median: nil, p90: nil)
+                        func working(_ rows: [ReportStore.Row]) -> [ReportStore.Row] {
+                            rows.map { var row = $0; row.acknowledgeSeconds = none; row.resolveSeconds = none; return row }
+                        }
+                        func countsOnly(_ rows: [ReportStore.Row]) -> [ReportStore.Row] {
+                            working(rows).map { var row = $0; row.acknowledgeWorkingSeconds = none; row.resolveWorkingSeconds = none; return row }
+                        }
+                        #expect(!full.agencies.isEmpty && full.agencies.contains { $0.resolveWorkingSeconds.p90 != nil })
+                        #expect(dashboard.agencies == working(full.agencies), "\(actor): agencies")
+                        #expect(dashboard.sectors == working(full.sectors), "\(actor): sectors")
+                        #expect(counts.agencies == countsOnly(full.agencies) && counts.sectors == countsOnly(full.sectors), "\(actor): counts")
+                        #expect(dashboard.units.isEmpty && dashboard.areas.isEmpty && dashboard.from == full.from && dashboard.to == full.to)
+                    }
                     for (dimension, key, codes) in [("agencies", "agency", ["land-dept", "health-dept"]), ("sectors", "sector", ["land", "health"])] {
                         let rows = summary[dimension] as? [[String: Any]] ?? []
                         let csv = Self.parseCSV(try await browser.request("/dashboard.csv?table=\(dimension)&" + query).body)
@@ -249,6 +284,17 @@ extension IntegrationTests {
                         day = next
                     }
                     #expect(totalReceived == received.count)
+                    // The resolution times: the period's reports resolved, by counted time (4, 8, 16,
+                    // 40, 80 working hours), recounted from the seeded instants.
+                    let bars = Self.parseCSV(try await browser.request("/dashboard.csv?table=resolve-times&" + query).body).dropFirst()
+                    var recount = [Int](repeating: 0, count: 6)
+                    for i in received {
+                        guard let resolved = i.resolved else { continue }
+                        let seconds = calendar.workingSeconds(from: i.created, to: resolved)
+                        recount[[4, 8, 16, 40, 80].firstIndex { $0 * 3600 > seconds } ?? 5] += 1
+                    }
+                    #expect(bars.map { $0.last ?? "" } == recount.map(String.init), "\(actor) resolution times: \(Array(bars)) against \(recount)")
+                    #expect(recount.reduce(0, +) > 0 && recount.filter { $0 > 0 }.count > 1, "the history spreads over several bars: \(recount)")
                     // The printable report: the same tables, an A4 page.
                     let report = try await browser.request("/report?" + query)
                     #expect(report.status == 200 && report.body.contains("class=\"report-head\"") && report.body.contains("<strong>\(received.count)</strong>"))
