@@ -76,32 +76,54 @@ extension Bench {
             ("overview, whole directory, 366 days", "/dashboard?period=custom&from=\(Self.daysAgo(365))&to=\(Self.daysAgo(0))", false),
         ]
         let rounds = 60
-        let measured = try await WebClient.with(port: port, connections: 2) { web in
+        let (measured, statements) = try await WebClient.with(port: port, connections: 2) { web in
             try await web.waitUntilServing()
             let supervisor = try await web.signIn(email: "bench-supervisor@example.org", password: Self.webPassword).session
             let member = try await web.signIn(email: "bench-member@example.org", password: Self.webPassword).session
-            var out: [[(server: Double, client: Double, bytes: Int)]] = Array(repeating: [], count: kinds.count)
+            var out: [[(server: Double, database: Double, client: Double, bytes: Int)]] = Array(repeating: [], count: kinds.count)
+            var statements = [String](repeating: "", count: kinds.count)
             for (index, kind) in kinds.enumerated() {
                 let session = kind.member ? member : supervisor
                 for _ in 0..<5 { _ = try await web.page(kind.path, session: session) }
+                _ = try await scalar("SELECT 0::float8 FROM (SELECT pg_stat_statements_reset()) r")
                 for _ in 0..<(index == kinds.count - 1 ? 10 : rounds) {
                     let page = try await web.page(kind.path, session: session)
                     guard page.status == 200 else { throw BenchError("dashboard: \(kind.path) answered \(page.status)") }
-                    out[index].append((page.serverMilliseconds ?? .nan, page.ms, page.body.readableBytes))
+                    out[index].append((page.serverMilliseconds ?? .nan, page.serverTiming("db") ?? .nan, page.ms, page.body.readableBytes))
                 }
+                statements[index] = try await taggedStatements()
             }
-            return out
+            return (out, statements)
         }
         let rss = daemon.residentMegabytes()
         try await daemon.stop()
-        report.add("dashboard: requests", "one client, \(rounds) of each page after 5 warm-up (10 of the 366-day one); server time from Server-Timing (the database reads and rendering), client time on loopback")
+        report.add("dashboard: requests", "one client, \(rounds) of each page after 5 warm-up (10 of the 366-day one); server time from Server-Timing (total: the database reads and rendering; db: the reads), client time on loopback")
         for (index, kind) in kinds.enumerated() {
             let server = measured[index].map(\.server).sorted(), client = measured[index].map(\.client).sorted()
+            let database = measured[index].map(\.database).sorted()
             let target = index == 0 ? "p99 <= 150 ms" : (index == 2 || index == 3) ? "p99 <= 50 ms" : ""
-            report.add("dashboard: \(kind.label), server p50 / p99", String(format: "%.1f / %.1f ms (client %.1f / %.1f ms; %d KB)", percentile(server, 0.5), percentile(server, 0.99),
+            report.add("dashboard: \(kind.label), server p50 / p99", String(format: "%.1f / %.1f ms (database reads p50 %.1f; client %.1f / %.1f ms; %d KB)",
+                                                                          percentile(server, 0.5), percentile(server, 0.99), percentile(database, 0.5),
                                                                           percentile(client, 0.5), percentile(client, 0.99), (measured[index].first?.bytes ?? 0) / 1024), target)
+            report.add("dashboard: \(kind.label), its statements", statements[index])
         }
         report.add("dashboard: daemon resident memory after", String(format: "%.1f MB", rss))
+    }
+
+    /// The statements tagged with a leading comment (`/* dashboard: now */`) since the last reset,
+    /// dearest first: each one's mean time in the server and the buffers it touched per call.
+    func taggedStatements() async throws -> String {
+        try await Daemon.withClient(settings, applicationName: "escalated-bench", logger: logger) { client in
+            var parts: [String] = []
+            for try await (tag, mean, buffers) in try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT substring(query from '/\\* ([^*]+) \\*/'), (sum(total_exec_time) / sum(calls))::float8,
+                       (sum(shared_blks_hit + shared_blks_read)::float8 / sum(calls))::float8
+                  FROM pg_stat_statements WHERE query ~ '^\\s*/\\* ' GROUP BY 1 ORDER BY 2 DESC
+                """), logger: logger).decode((String, Double, Double).self) {
+                parts.append(String(format: "%@ %.1f ms (%.0f buffers)", tag, mean, buffers))
+            }
+            return parts.joined(separator: ", ")
+        }
     }
 
     static func daysAgo(_ days: Int) -> String {
@@ -155,11 +177,11 @@ extension Bench {
                     for try await id in try await connection.query("SELECT coalesce(max(id), 0) FROM escalated.issues", logger: logger).decode(Int64.self) { after = id }
                     try await connection.query(PostgresQuery(unsafeSQL: """
                         WITH u AS (SELECT array_agg(code ORDER BY code) AS codes FROM escalated.units),
-                             s AS (SELECT array_agg(code ORDER BY code) AS codes FROM escalated.sectors)
-                        INSERT INTO escalated.issues (unit_code, sector_code, severity, title, origin, state, version, route_revision,
+                             s AS (SELECT array_agg(code ORDER BY code) AS codes, array_agg(agency_code ORDER BY code) AS agencies FROM escalated.sectors)
+                        INSERT INTO escalated.issues (unit_code, sector_code, agency_code, severity, title, origin, state, version, route_revision,
                                                       created_at, routed_at, updated_at, acknowledge_due_at, resolve_due_at, due_at,
                                                       acknowledged_at, resolved_at, acknowledge_work_seconds, resolve_work_seconds, escalation_level)
-                        SELECT u.codes[1 + ((g::bigint * 7919) % array_length(u.codes, 1))::int], s.codes[1 + g % \(sectors)],
+                        SELECT u.codes[1 + ((g::bigint * 7919) % array_length(u.codes, 1))::int], s.codes[1 + g % \(sectors)], s.agencies[1 + g % \(sectors)],
                                CASE WHEN g % 10 = 0 THEN 'urgent' ELSE 'normal' END,
                                'Báo cáo khó khăn số ' || g, 'sql', y.st, 3, 1,
                                x.c, x.c + interval '1 second', x.c + interval '1 day',
@@ -178,15 +200,7 @@ extension Bench {
                                                     WHEN x.c + x.ack + x.res > now() OR g % 50 = 1 THEN 'acknowledged'
                                                     WHEN g % 10 < 7 THEN 'closed' ELSE 'resolved' END AS st) y
                         """), logger: logger)
-                    try await connection.query(PostgresQuery(unsafeSQL: """
-                        INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, assigned_at)
-                        SELECT i.id, 'agency', s.agency_code, 'agency', i.routed_at
-                          FROM escalated.issues i JOIN escalated.sectors s ON s.code = i.sector_code WHERE i.id > \(after)
-                        UNION ALL
-                        SELECT i.id, 'person', a.member_code, 'member', i.routed_at
-                          FROM escalated.issues i JOIN escalated.units u ON u.code = i.unit_code JOIN escalated.areas a ON a.code = u.area_code
-                         WHERE i.id > \(after)
-                        """), logger: logger)
+                    try await Self.seedAssignments(after: after, connection: connection, logger: logger)
                     // Ten events an issue: reported, routed, and eight more (acknowledged, resolved and
                     // closed where they happened, comments for the rest).
                     try await connection.query(PostgresQuery(unsafeSQL: """

@@ -149,12 +149,12 @@ extension Bench {
                     for try await id in try await connection.query("SELECT coalesce(max(id), 0) FROM escalated.issues", logger: logger).decode(Int64.self) { after = id }
                     try await connection.query(PostgresQuery(unsafeSQL: """
                         WITH u AS (SELECT array_agg(code ORDER BY code) AS codes FROM escalated.units),
-                             s AS (SELECT array_agg(code ORDER BY code) AS codes FROM escalated.sectors),
+                             s AS (SELECT array_agg(code ORDER BY code) AS codes, array_agg(agency_code ORDER BY code) AS agencies FROM escalated.sectors),
                              w AS (SELECT ARRAY['nước sạch', 'đường giao thông', 'điện chiếu sáng', 'trường học', 'trạm y tế', 'rác thải', 'đất đai'] AS words)
-                        INSERT INTO escalated.issues (unit_code, sector_code, severity, title, origin, state, version, route_revision,
+                        INSERT INTO escalated.issues (unit_code, sector_code, agency_code, severity, title, origin, state, version, route_revision,
                                                       created_at, routed_at, updated_at, acknowledge_due_at, resolve_due_at, due_at,
                                                       acknowledged_at, resolved_at, escalation_level)
-                        SELECT u.codes[1 + (g / 7) % array_length(u.codes, 1)], s.codes[1 + g % \(sectors)],
+                        SELECT u.codes[1 + (g / 7) % array_length(u.codes, 1)], s.codes[1 + g % \(sectors)], s.agencies[1 + g % \(sectors)],
                                CASE WHEN g % 10 = 0 THEN 'urgent' ELSE 'normal' END,
                                normalize('Báo cáo ' || w.words[1 + (g / 3) % 7] || ' số ' || g, NFC), 'sql', y.st,
                                CASE y.st WHEN 'routed' THEN 2 WHEN 'acknowledged' THEN 3 WHEN 'resolved' THEN 4 ELSE 5 END, 1,
@@ -173,15 +173,7 @@ extension Bench {
                                                                          WHEN (g / \(sectors * m)) % 10 < 9 THEN 'acknowledged' ELSE 'reopened' END)
                                                     WHEN g % 10 < 7 THEN 'closed' ELSE 'resolved' END AS st) y
                         """), logger: logger)
-                    try await connection.query(PostgresQuery(unsafeSQL: """
-                        INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, assigned_at)
-                        SELECT i.id, 'agency', s.agency_code, 'agency', i.routed_at
-                          FROM escalated.issues i JOIN escalated.sectors s ON s.code = i.sector_code WHERE i.id > \(after)
-                        UNION ALL
-                        SELECT i.id, 'person', a.member_code, 'member', i.routed_at
-                          FROM escalated.issues i JOIN escalated.units u ON u.code = i.unit_code JOIN escalated.areas a ON a.code = u.area_code
-                         WHERE i.id > \(after)
-                        """), logger: logger)
+                    try await Self.seedAssignments(after: after, connection: connection, logger: logger)
                     try await connection.query(PostgresQuery(unsafeSQL: """
                         WITH i AS (SELECT i.*, s.agency_code, a.member_code FROM escalated.issues i JOIN escalated.sectors s ON s.code = i.sector_code
                                      JOIN escalated.units u ON u.code = i.unit_code JOIN escalated.areas a ON a.code = u.area_code
@@ -532,9 +524,12 @@ struct WebClient: Sendable {
         var text: String { String(buffer: body) }
 
         /// The server's own time from `Server-Timing: total;dur=…`, when it sends one.
-        var serverMilliseconds: Double? {
+        var serverMilliseconds: Double? { serverTiming("total") }
+
+        /// A duration of the `Server-Timing` header (`db`, `total`), in milliseconds.
+        func serverTiming(_ name: String) -> Double? {
             headers["Server-Timing"].first.flatMap { value in
-                value.split(separator: ",").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("total;") }
+                value.split(separator: ",").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(name + ";") }
                     .flatMap { $0.split(separator: "=").last.flatMap { Double($0) } }
             }
         }
@@ -687,4 +682,20 @@ struct WebClient: Sendable {
 
 extension UInt8 {
     var asciiDigit: UInt8? { (48...57).contains(self) ? self - 48 : nil }
+}
+
+extension Bench {
+    /// The seeded issues' assignments after `after`, as routing writes them: the sector's agency
+    /// (the one on the issue row) and the member in charge of the unit's area, at the routing time.
+    static func seedAssignments(after: Int64, connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: """
+            INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, assigned_at)
+            SELECT i.id, 'agency', s.agency_code, 'agency', i.routed_at
+              FROM escalated.issues i JOIN escalated.sectors s ON s.code = i.sector_code WHERE i.id > \(after)
+            UNION ALL
+            SELECT i.id, 'person', a.member_code, 'member', i.routed_at
+              FROM escalated.issues i JOIN escalated.units u ON u.code = i.unit_code JOIN escalated.areas a ON a.code = u.area_code
+             WHERE i.id > \(after)
+            """), logger: logger)
+    }
 }
