@@ -50,18 +50,14 @@ public struct PeriodReportStore: Sendable {
         return found
     }
 
-    /// The figures of `period` now, from ``ReportStore/summary(from:to:scope:slice:detail:logger:)`` (its counts) summed
-    /// over its agencies (every issue is in one, `-` when it has none), as a supervisor sees them (everything).
+    /// The figures of `period` now: the totals of ``ReportStore/summary(from:to:scope:slice:detail:logger:)``
+    /// (its counts), as a supervisor sees them (everything).
     public func figures(period: SubscriptionPeriod, logger: Logger) async throws -> Figures {
         let summary = try await ReportStore(client: client).summary(
             from: .day(period.start.description), to: .day(period.end.description), scope: Actor(kind: .supervisor, code: nil),
             detail: .counts, logger: logger)
-        return summary.agencies.reduce(into: Figures(received: 0, acknowledgedOnTime: 0, resolvedOnTime: 0, overdue: 0)) { total, row in
-            total.received += row.received
-            total.acknowledgedOnTime += row.acknowledgedOnTime
-            total.resolvedOnTime += row.resolvedOnTime
-            total.overdue += row.overdue
-        }
+        let total = summary.totals
+        return Figures(received: total.received, acknowledgedOnTime: total.acknowledgedOnTime, resolvedOnTime: total.resolvedOnTime, overdue: total.overdue)
     }
 
     /// Makes `group`'s report of `period` with `figures` and queues one email for each of

@@ -78,8 +78,8 @@ public struct ReportStore: Sendable {
         public var areas: [Row]
         public var agencies: [Row]
         public var sectors: [Row]
-        /// With ``Detail/dashboard``, every counted time to resolve in the window and scope,
-        /// ascending (the resolution-time chart is drawn from it); empty otherwise, and not encoded.
+        /// With ``Detail/dashboard``, every counted time to resolve in the window and scope, in no
+        /// order (the resolution-time chart is counted from it); empty otherwise, and not encoded.
         public var resolveWorkingTimes: [Int] = []
 
         public init(from: Date, to: Date, units: [Row], areas: [Row], agencies: [Row], sectors: [Row]) {
@@ -93,6 +93,21 @@ public struct ReportStore: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case from, to, units, areas, agencies, sectors
+        }
+
+        /// The window's reports in all, from the agencies' rows: every report is in exactly one
+        /// (`-` when it has no agency), whatever the detail asked for.
+        public var totals: Totals {
+            agencies.reduce(into: Totals()) { total, row in
+                total.received += row.received
+                total.acknowledgedOnTime += row.acknowledgedOnTime
+                total.resolvedOnTime += row.resolvedOnTime
+                total.overdue += row.overdue
+            }
+        }
+
+        public struct Totals: Sendable, Equatable {
+            public var received = 0, acknowledgedOnTime = 0, resolvedOnTime = 0, overdue = 0
         }
 
         /// How many of ``resolveWorkingTimes`` lie in each bucket of `edges` (ascending, seconds), as
@@ -212,25 +227,25 @@ public struct ReportStore: Sendable {
             }
             agencies = byAgency.keys.sorted().map { byAgency[$0]!.row(code: $0, times: detail == .dashboard) }
             sectors = bySector.keys.sorted().map { bySector[$0]!.row(code: $0, times: detail == .dashboard) }
-            if detail == .dashboard { resolveTimes = byAgency.values.flatMap(\.resolveTimes).sorted() }
+            if detail == .dashboard { resolveTimes = byAgency.values.flatMap(\.resolveTimes) }
         } else {
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
-            let (dimension, code, received, ack, resolved, overdue, ackMedian, ackP90, resolveMedian, resolveP90,
-                 ackWorkMedian, ackWorkP90, resolveWorkMedian, resolveWorkP90, lo, hi) =
-                try row.decode((String, String, Int64, Int64, Int64, Int64, Double?, Double?, Double?, Double?,
-                                Double?, Double?, Double?, Double?, Date, Date).self)
-            let line = Row(code: code, received: Int(received), acknowledgedOnTime: Int(ack), resolvedOnTime: Int(resolved), overdue: Int(overdue),
-                           acknowledgeSeconds: Times(median: ackMedian, p90: ackP90), resolveSeconds: Times(median: resolveMedian, p90: resolveP90),
-                           acknowledgeWorkingSeconds: Times(median: ackWorkMedian, p90: ackWorkP90),
-                           resolveWorkingSeconds: Times(median: resolveWorkMedian, p90: resolveWorkP90))
-            switch dimension {
-            case "unit": units.append(line)
-            case "area": areas.append(line)
-            case "sector": sectors.append(line)
-            default: agencies.append(line)
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
+                let (dimension, code, received, ack, resolved, overdue, ackMedian, ackP90, resolveMedian, resolveP90,
+                     ackWorkMedian, ackWorkP90, resolveWorkMedian, resolveWorkP90, lo, hi) =
+                    try row.decode((String, String, Int64, Int64, Int64, Int64, Double?, Double?, Double?, Double?,
+                                    Double?, Double?, Double?, Double?, Date, Date).self)
+                let line = Row(code: code, received: Int(received), acknowledgedOnTime: Int(ack), resolvedOnTime: Int(resolved), overdue: Int(overdue),
+                               acknowledgeSeconds: Times(median: ackMedian, p90: ackP90), resolveSeconds: Times(median: resolveMedian, p90: resolveP90),
+                               acknowledgeWorkingSeconds: Times(median: ackWorkMedian, p90: ackWorkP90),
+                               resolveWorkingSeconds: Times(median: resolveWorkMedian, p90: resolveWorkP90))
+                switch dimension {
+                case "unit": units.append(line)
+                case "area": areas.append(line)
+                case "sector": sectors.append(line)
+                default: agencies.append(line)
+                }
+                summary = Summary(from: lo, to: hi, units: [], areas: [], agencies: [], sectors: [])
             }
-            summary = Summary(from: lo, to: hi, units: [], areas: [], agencies: [], sectors: [])
-        }
         }
         if summary == nil {
             // Nothing received: still say which window was read.

@@ -119,20 +119,10 @@ enum ScopeSQL {
     /// once, as a set of issue ids (a hashed subplan), instead of looked up for each issue; the
     /// same issues either way.
     static func condition(_ actor: Actor, binds: inout PostgresBindings, responsible: Bool = false, sets: Bool = false) -> String {
-        if sets, actor.kind == .agency || actor.kind == .member {
-            binds.append(actor.code ?? "")
-            let n = binds.count
-            if actor.kind == .agency {
-                return """
-                    i.id IN (SELECT s.issue_id FROM escalated.assignments s
-                              WHERE s.target_kind = 'agency' AND s.target_code = $\(n)\(responsible ? " AND s.role = 'agency'" : ""))
-                    """
-            }
-            return """
-                (i.unit_code IN (SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code
-                                  WHERE a.member_code = $\(n))
-                 OR i.id IN (SELECT s.issue_id FROM escalated.assignments s WHERE s.target_kind = 'person' AND s.target_code = $\(n)))
-                """
+        // The issues with an assignment matching `match` (on `s`), in the form `sets` asks for.
+        func assigned(_ match: String) -> String {
+            sets ? "i.id IN (SELECT s.issue_id FROM escalated.assignments s WHERE \(match))"
+                 : "EXISTS (SELECT 1 FROM escalated.assignments s WHERE s.issue_id = i.id AND \(match))"
         }
         switch actor.kind {
         case .admin, .supervisor:
@@ -142,18 +132,14 @@ enum ScopeSQL {
             return "i.unit_code = $\(binds.count)"
         case .agency:
             binds.append(actor.code ?? "")
-            return """
-                EXISTS (SELECT 1 FROM escalated.assignments s
-                         WHERE s.issue_id = i.id AND s.target_kind = 'agency' AND s.target_code = $\(binds.count)\(responsible ? " AND s.role = 'agency'" : ""))
-                """
+            return assigned("s.target_kind = 'agency' AND s.target_code = $\(binds.count)\(responsible ? " AND s.role = 'agency'" : "")")
         case .member:
             binds.append(actor.code ?? "")
             let n = binds.count
             return """
                 (i.unit_code IN (SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code
                                   WHERE a.member_code = $\(n))
-                 OR EXISTS (SELECT 1 FROM escalated.assignments s
-                             WHERE s.issue_id = i.id AND s.target_kind = 'person' AND s.target_code = $\(n)))
+                 OR \(assigned("s.target_kind = 'person' AND s.target_code = $\(n)")))
                 """
         }
     }

@@ -127,13 +127,12 @@ struct DashboardView {
     func values() -> [String: Any] {
         var v: [String: Any] = [:]
         let s = data.summary, p = data.previous
-        // Every report is in one agency's row (`-` when it has none).
-        let received = s.agencies.reduce(0) { $0 + $1.received }
-        let previousReceived = p.agencies.reduce(0) { $0 + $1.received }
-        let ack = Self.percent(s.agencies.reduce(0) { $0 + $1.acknowledgedOnTime }, of: received)
-        let resolved = Self.percent(s.agencies.reduce(0) { $0 + $1.resolvedOnTime }, of: received)
-        let oldAck = Self.percent(p.agencies.reduce(0) { $0 + $1.acknowledgedOnTime }, of: previousReceived)
-        let oldResolved = Self.percent(p.agencies.reduce(0) { $0 + $1.resolvedOnTime }, of: previousReceived)
+        let total = s.totals, before = p.totals
+        let received = total.received, previousReceived = before.received
+        let ack = Self.percent(total.acknowledgedOnTime, of: received)
+        let resolved = Self.percent(total.resolvedOnTime, of: received)
+        let oldAck = Self.percent(before.acknowledgedOnTime, of: previousReceived)
+        let oldResolved = Self.percent(before.resolvedOnTime, of: previousReceived)
         let open = data.now.units.reduce(0) { $0 + $1.open }, overdue = data.now.units.reduce(0) { $0 + $1.overdue }
         v["period_text"] = "\(wording.date(period.first)) – \(wording.date(period.last))"
         v["previous_text"] = "\(wording.date(period.previous.first)) – \(wording.date(period.previous.last))"
