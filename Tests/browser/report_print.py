@@ -34,7 +34,9 @@ def main():
         driver.find_element(By.NAME, "email").send_keys(account["email"])
         driver.find_element(By.NAME, "password").send_keys(account["password"])
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        wait(driver, lambda d: "/issues" in d.current_url or "/dashboard" in d.current_url, "the supervisor is signed in")
+        # The sign-in page's own address names /dashboard (its `next`): wait until it is left.
+        wait(driver, lambda d: "/sign-in" not in d.current_url and ("/issues" in d.current_url or "/dashboard" in d.current_url),
+             "the supervisor is signed in")
 
         print("dashboard", flush=True)
         driver.get(BASE + "/dashboard?" + QUERY)
