@@ -176,12 +176,13 @@ extension Bench {
                     var after: Int64 = 0
                     for try await id in try await connection.query("SELECT coalesce(max(id), 0) FROM escalated.issues", logger: logger).decode(Int64.self) { after = id }
                     try await connection.query(PostgresQuery(unsafeSQL: """
-                        WITH u AS (SELECT array_agg(code ORDER BY code) AS codes FROM escalated.units),
+                        WITH u AS (SELECT array_agg(u.code ORDER BY u.code) AS codes, array_agg(a.member_code ORDER BY u.code) AS members
+                                     FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code),
                              s AS (SELECT array_agg(code ORDER BY code) AS codes, array_agg(agency_code ORDER BY code) AS agencies FROM escalated.sectors)
-                        INSERT INTO escalated.issues (unit_code, sector_code, agency_code, severity, title, origin, state, version, route_revision,
+                        INSERT INTO escalated.issues (unit_code, people, sector_code, agency_code, severity, title, origin, state, version, route_revision,
                                                       created_at, routed_at, updated_at, acknowledge_due_at, resolve_due_at, due_at,
                                                       acknowledged_at, resolved_at, acknowledge_work_seconds, resolve_work_seconds, escalation_level)
-                        SELECT u.codes[1 + ((g::bigint * 7919) % array_length(u.codes, 1))::int], s.codes[1 + g % \(sectors)], s.agencies[1 + g % \(sectors)],
+                        SELECT u.codes[x.unit], array_remove(ARRAY[u.members[x.unit]], NULL), s.codes[1 + g % \(sectors)], s.agencies[1 + g % \(sectors)],
                                CASE WHEN g % 10 = 0 THEN 'urgent' ELSE 'normal' END,
                                'Báo cáo khó khăn số ' || g, 'sql', y.st, 3, 1,
                                x.c, x.c + interval '1 second', x.c + interval '1 day',
@@ -193,7 +194,8 @@ extension Bench {
                                CASE WHEN y.st IN ('resolved', 'closed') THEN (extract(epoch FROM x.ack + x.res) / 3)::int END,
                                0
                           FROM generate_series(\(loaded + 1), \(loaded + chunk)) g, u, s,
-                               LATERAL (SELECT now() - (\(total) - g) * interval '95 seconds' AS c,
+                               LATERAL (SELECT 1 + ((g::bigint * 7919) % array_length(u.codes, 1))::int AS unit,
+                                               now() - (\(total) - g) * interval '95 seconds' AS c,
                                                ((g::bigint * 48271) % 86400) * interval '1 second' AS ack,
                                                ((g::bigint * 16807) % 864000) * interval '1 second' AS res) x,
                                LATERAL (SELECT CASE WHEN x.c + x.ack > now() OR g % 50 = 0 THEN 'routed'

@@ -43,6 +43,11 @@ extension Bench {
                       JOIN escalated.units u ON u.code = i.unit_code JOIN escalated.areas a ON a.code = u.area_code
                      WHERE i.id % \(step) = 0
                     """), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    UPDATE escalated.issues i SET agency_code = s.agency_code, people = ARRAY[a.member_code]
+                      FROM escalated.sectors s, escalated.units u JOIN escalated.areas a ON a.code = u.area_code
+                     WHERE s.code = i.sector_code AND u.code = i.unit_code AND i.id % \(step) = 0
+                    """), logger: logger)
                 try await connection.query("RESET session_replication_role", logger: logger)
                 try await connection.query("VACUUM ANALYZE escalated.issues", logger: logger)
                 try await connection.query("VACUUM ANALYZE escalated.assignments", logger: logger)

@@ -148,13 +148,15 @@ extension Bench {
                     var after: Int64 = 0
                     for try await id in try await connection.query("SELECT coalesce(max(id), 0) FROM escalated.issues", logger: logger).decode(Int64.self) { after = id }
                     try await connection.query(PostgresQuery(unsafeSQL: """
-                        WITH u AS (SELECT array_agg(code ORDER BY code) AS codes FROM escalated.units),
+                        WITH u AS (SELECT array_agg(u.code ORDER BY u.code) AS codes, array_agg(a.member_code ORDER BY u.code) AS members
+                                     FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code),
                              s AS (SELECT array_agg(code ORDER BY code) AS codes, array_agg(agency_code ORDER BY code) AS agencies FROM escalated.sectors),
                              w AS (SELECT ARRAY['nước sạch', 'đường giao thông', 'điện chiếu sáng', 'trường học', 'trạm y tế', 'rác thải', 'đất đai'] AS words)
-                        INSERT INTO escalated.issues (unit_code, sector_code, agency_code, severity, title, origin, state, version, route_revision,
+                        INSERT INTO escalated.issues (unit_code, people, sector_code, agency_code, severity, title, origin, state, version, route_revision,
                                                       created_at, routed_at, updated_at, acknowledge_due_at, resolve_due_at, due_at,
                                                       acknowledged_at, resolved_at, escalation_level)
-                        SELECT u.codes[1 + (g / 7) % array_length(u.codes, 1)], s.codes[1 + g % \(sectors)], s.agencies[1 + g % \(sectors)],
+                        SELECT u.codes[1 + (g / 7) % array_length(u.codes, 1)], array_remove(ARRAY[u.members[1 + (g / 7) % array_length(u.codes, 1)]], NULL),
+                               s.codes[1 + g % \(sectors)], s.agencies[1 + g % \(sectors)],
                                CASE WHEN g % 10 = 0 THEN 'urgent' ELSE 'normal' END,
                                normalize('Báo cáo ' || w.words[1 + (g / 3) % 7] || ' số ' || g, NFC), 'sql', y.st,
                                CASE y.st WHEN 'routed' THEN 2 WHEN 'acknowledged' THEN 3 WHEN 'resolved' THEN 4 ELSE 5 END, 1,
@@ -686,7 +688,8 @@ extension UInt8 {
 
 extension Bench {
     /// The seeded issues' assignments after `after`, as routing writes them: the sector's agency
-    /// (the one on the issue row) and the member in charge of the unit's area, at the routing time.
+    /// (the one on the issue row) and the member in charge of the unit's area (the row's `people`),
+    /// at the routing time.
     static func seedAssignments(after: Int64, connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query(PostgresQuery(unsafeSQL: """
             INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role, assigned_at)

@@ -61,7 +61,7 @@ public struct EventFeedStore: Sendable {
         let rows = try await client.query("""
             SELECT e.id, e.issue_id, e.kind, i.unit_code, a.member_code,
                    ARRAY(SELECT target_code FROM escalated.assignments s WHERE s.issue_id = e.issue_id AND s.target_kind = 'agency'),
-                   ARRAY(SELECT target_code FROM escalated.assignments s WHERE s.issue_id = e.issue_id AND s.target_kind = 'person')
+                   i.people
               FROM escalated.events e
               JOIN escalated.issues i ON i.id = e.issue_id
               LEFT JOIN escalated.units u ON u.code = i.unit_code

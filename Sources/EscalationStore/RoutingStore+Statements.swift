@@ -61,8 +61,8 @@ struct ClaimUnroutable: ClaimQuery {
 enum RoutingSQL {
     /// Instants travel as seconds since 1970, 0 for none.
     static let decisions = """
-        SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $10::float8[], $11::float8[], $12::text[], $13::float8[], $18::text[])
-            AS d(id, outcome, data, ack, resolve, chain, next, agency)
+        SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $10::float8[], $11::float8[], $12::text[], $13::float8[], $18::text[], $19::text[])
+            AS d(id, outcome, data, ack, resolve, chain, next, agency, people)
         """
     static let setOutcome = """
         SET state = d.outcome,
@@ -78,7 +78,8 @@ enum RoutingSQL {
             next_level = CASE WHEN d.next <> 0 THEN 1 END,
             next_repeat = CASE WHEN d.next <> 0 THEN 0 END,
             next_level_start = to_timestamp(nullif(d.next, 0)),
-            agency_code = nullif(d.agency, '')
+            agency_code = nullif(d.agency, ''),
+            people = string_to_array(d.people, ',')
         """
     /// Escalators sleep at most a poll interval (at most a minute): a deadline set nearer than
     /// that wakes them, farther ones are found by their next look.
@@ -105,7 +106,7 @@ enum RoutingSQL {
 
 /// Writes a batch's outcome in one statement: new states, assignments and events.
 struct RecordRouting: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_v4"
+    static let name = "escalated_record_routing_v5"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
         issues AS (UPDATE escalated.issues i \(RoutingSQL.setOutcome) FROM d WHERE i.id = d.id),
@@ -136,6 +137,9 @@ struct RecordRouting: PostgresPreparedStatement {
     var noteChannels: [String] = []
     /// The responsible agency of each issue (in `issueIDs`' order), "" when unroutable.
     var agencies: [String] = []
+    /// The persons each issue is assigned to (in `issueIDs`' order), in code order, joined by
+    /// commas (which no code holds); "" for none.
+    var people: [String] = []
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -157,6 +161,7 @@ struct RecordRouting: PostgresPreparedStatement {
         bindings.append(noteCodes)
         bindings.append(noteChannels)
         bindings.append(agencies)
+        bindings.append(people)
         return bindings
     }
 
@@ -177,7 +182,7 @@ struct PeekReported: ClaimQuery {
 /// Writes decisions only for issues still `reported` and not held by another router, locking
 /// them first; one autocommit statement. Returns how many were routed and parked.
 struct RecordRoutingIfReported: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_if_reported_v4"
+    static let name = "escalated_record_routing_if_reported_v5"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
         locked AS (

@@ -176,6 +176,7 @@ public struct RoutingStore: Sendable {
             case .routed(let assignments):
                 record.outcomes.append(IssueState.routed.rawValue)
                 record.agencies.append(assignments.first { $0.role == .agency && $0.targetKind == .agency }?.targetCode ?? "")
+                record.people.append(assignments.filter { $0.targetKind == .person }.map(\.targetCode).sorted().joined(separator: ","))
                 record.eventData.append(routedEventJSON(assignments, revision: revision, router: router, plan: plan))
                 for a in assignments where a.role == .agency {
                     let channels = compiled.policy.channels(Notified(kind: a.targetKind, code: a.targetCode))
@@ -198,6 +199,7 @@ public struct RoutingStore: Sendable {
                 record.outcomes.append(IssueState.unroutable.rawValue)
                 record.eventData.append(unroutableEventJSON(reason, revision: revision, router: router))
                 record.agencies.append("")
+                record.people.append("")
                 counts.unroutable += 1
             }
         }

@@ -115,9 +115,9 @@ enum ScopeSQL {
     /// The condition, its value appended to `binds` when it needs one. `responsible` narrows an
     /// agency to what it must act on now (its inbox), leaving out issues it handed over.
     ///
-    /// `sets`: for a statement that reads many issues (the dashboards), the assignments are read
-    /// once, as a set of issue ids (a hashed subplan), instead of looked up for each issue; the
-    /// same issues either way.
+    /// `sets`: for a statement that reads many issues (the dashboards), an agency's assignments
+    /// are read once, as a set of issue ids (a hashed subplan), instead of looked up for each
+    /// issue; the same issues either way.
     static func condition(_ actor: Actor, binds: inout PostgresBindings, responsible: Bool = false, sets: Bool = false) -> String {
         // The issues with an assignment matching `match` (on `s`), in the form `sets` asks for.
         func assigned(_ match: String) -> String {
@@ -136,10 +136,12 @@ enum ScopeSQL {
         case .member:
             binds.append(actor.code ?? "")
             let n = binds.count
+            // The persons an issue is assigned to are on its row (`people`, as routing wrote them;
+            // only routing assigns persons): a test on the row, in either form.
             return """
                 (i.unit_code IN (SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code
                                   WHERE a.member_code = $\(n))
-                 OR \(assigned("s.target_kind = 'person' AND s.target_code = $\(n)")))
+                 OR $\(n) = ANY(i.people))
                 """
         }
     }

@@ -230,6 +230,13 @@ extension IntegrationTests {
                      WHERE i.agency_code IS DISTINCT FROM (SELECT a.target_code FROM escalated.assignments a
                                                            WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency')
                     """) == 0)
+                // And the persons on the row (a member's scope) are the person assignments, in code order.
+                #expect(try await TestPostgres.scalar(settings, """
+                    SELECT count(*) FROM escalated.issues i
+                     WHERE i.people IS DISTINCT FROM ARRAY(SELECT a.target_code FROM escalated.assignments a
+                                                            WHERE a.issue_id = i.id AND a.target_kind = 'person' ORDER BY a.target_code COLLATE "C")
+                    """) == 0)
+                #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues WHERE people = '{m-north}'") == 4)
                 // The summary, JSON and CSV.
                 let supervisor = AuthedClient(raw, token: try await TestTokens.make(settings, "supervisor:office"))
                 let json = try APITests.object(try await supervisor.execute(uri: "/v1/reports/summary", method: .get).body)

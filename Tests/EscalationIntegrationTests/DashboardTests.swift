@@ -85,7 +85,7 @@ extension IntegrationTests {
                             INSERT INTO escalated.assignments (issue_id, target_kind, target_code, role) VALUES
                                 (\(id), 'agency', \(agency!), 'agency'), (\(id), 'person', \(units[unit] == "north" ? "m-north" : "m-south"), 'member')
                             """, logger: testLogger)
-                        try await connection.query("UPDATE escalated.issues SET agency_code = \(agency!) WHERE id = \(id)", logger: testLogger)
+                        try await connection.query("UPDATE escalated.issues SET agency_code = \(agency!), people = ARRAY[\(units[unit] == "north" ? "m-north" : "m-south")] WHERE id = \(id)", logger: testLogger)
                     }
                     rows.append(Seeded(id: id, unit: unit, sector: sector, agency: agency, created: created, acknowledged: acknowledged,
                                        resolved: resolved, acknowledgeDue: unroutable ? nil : ackDue, resolveDue: unroutable ? nil : resolveDue, state: state))

@@ -36,6 +36,7 @@ extension IntegrationTests {
                   FROM escalated.issues i
                 UNION ALL
                 SELECT i.id, 'person', CASE WHEN i.unit_code = 'S1' THEN 'm-south' ELSE 'm-north' END, 'member', now() FROM escalated.issues i;
+                UPDATE escalated.issues i SET people = ARRAY(SELECT s.target_code FROM escalated.assignments s WHERE s.issue_id = i.id AND s.target_kind = 'person');
                 """
             try await TestPostgres.withConnection(settings) { connection in
                 try await connection.query("SET session_replication_role = replica", logger: testLogger)

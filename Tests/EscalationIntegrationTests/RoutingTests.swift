@@ -56,8 +56,9 @@ extension IntegrationTests {
             try await InProcessDaemon.with(settings) { _ in
                 try await TestPostgres.insertIssues(settings, count: 1)
                 try await TestPostgres.waitUntil(settings, TestPostgres.routedCount, equals: 1, timeout: .seconds(10))
+                // The rule also names the other area's member, who then sees the issue as a person.
                 let rule = RoutingRule(id: "north-land-to-health", priority: 1, match: RuleMatch(sector: "land", area: "north"),
-                                       agency: "health-dept", notify: ["office"])
+                                       agency: "health-dept", notify: ["office", "m-south"])
                 _ = try await TestPostgres.withClient(settings) { client in
                     try await DirectoryStore(client: client).importDirectory(TestDirectory.make(rules: [rule]), logger: testLogger)
                 }
@@ -67,7 +68,19 @@ extension IntegrationTests {
             #expect(try await TestPostgres.strings(settings, """
                 SELECT string_agg(target_code || coalesce('@' || rule_id, ''), ',' ORDER BY role, target_code)
                   FROM escalated.assignments GROUP BY issue_id ORDER BY issue_id
-                """) == ["land-dept,m-north", "health-dept@north-land-to-health,m-north,office@north-land-to-health"])
+                """) == ["land-dept,m-north", "health-dept@north-land-to-health,m-north,m-south@north-land-to-health,office@north-land-to-health"])
+            // The persons on the issue row (what a member's scope reads), in code order, as the assignments say.
+            #expect(try await TestPostgres.strings(settings, "SELECT array_to_string(people, ',') FROM escalated.issues ORDER BY id")
+                == ["m-north", "m-north,m-south,office"])
+            try await TestPostgres.withClient(settings) { client in
+                let store = IssueStore(client: client)
+                let south = try await store.list(IssueFilter(sort: .oldest), scope: Actor(kind: .member, code: "m-south"), logger: testLogger)
+                #expect(south.items.map(\.id) == [2], "the other area's member sees only the issue the rule gave them")
+                let dashboard = try await DashboardStore(client: client).now(scope: Actor(kind: .member, code: "m-south"), logger: testLogger)
+                #expect(dashboard.units.map(\.code) == ["N1"] && dashboard.units.map(\.open) == [1])
+                let north = try await store.list(IssueFilter(sort: .oldest), scope: Actor(kind: .member, code: "m-north"), logger: testLogger)
+                #expect(north.items.map(\.id) == [1, 2], "the area's member sees both, by the area")
+            }
         }
 
         @Test("two routers racing over 2,000 issues in bursts and 400 single-row reports route each exactly once, and both take part")
