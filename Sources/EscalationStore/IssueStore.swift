@@ -247,10 +247,9 @@ public struct IssueStore: Sendable {
         // as missing and walk the wrong index.
         let openStates = "i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable')"
         if filter.overdue { conditions.append("i.due_at < now()") }
-        if let agency = filter.agency {
-            add({ "EXISTS (SELECT 1 FROM escalated.assignments a WHERE a.issue_id = i.id AND a.target_kind = 'agency' AND a.role = 'agency' AND a.target_code = $\($0))" }, agency,
-                costly: true)
-        }
+        // The agency responsible now: the one on the row (its `agency` assignment, migration 012),
+        // as the dashboards count it.
+        if let agency = filter.agency { add({ "i.agency_code = $\($0)" }, agency) }
         let all = conditions + filters + (filter.openOnly ? [openStates] : [])
         let limit = max(1, min(filter.limit, IssueFilter.maximumLimit))
         var rows: [Row] = []

@@ -239,6 +239,11 @@ extension IntegrationTests {
                 #expect(try await TestPostgres.scalar(settings, "SELECT count(*) FROM escalated.issues WHERE people = '{m-north}'") == 4)
                 // The summary, JSON and CSV.
                 let supervisor = AuthedClient(raw, token: try await TestTokens.make(settings, "supervisor:office"))
+                // The list's agency filter is the agency responsible now, as the summary counts it.
+                for (agency, ids) in [("health-dept", [2, 3]), ("land-dept", [1, 4, 5])] {
+                    let listed = try APITests.object(try await supervisor.execute(uri: "/v1/issues?agency=\(agency)&sort=oldest", method: .get).body)
+                    #expect((listed["items"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == ids, "\(agency)")
+                }
                 let json = try APITests.object(try await supervisor.execute(uri: "/v1/reports/summary", method: .get).body)
                 let units = (json["units"] as? [[String: Any]] ?? []).reduce(into: [String: Int]()) { $0[$1["code"] as! String] = $1["received"] as? Int }
                 #expect(units == ["N1": 1, "N2": 3, "S1": 1])
