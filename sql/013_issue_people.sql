@@ -32,3 +32,9 @@ CREATE INDEX issues_open ON escalated.issues (unit_code)
 CREATE INDEX issues_resolved ON escalated.issues (resolved_at)
     INCLUDE (id, unit_code, sector_code, due_at, acknowledged_at, acknowledge_due_at, resolve_due_at, people)
     WHERE resolved_at IS NOT NULL;
+
+-- A member's open issues assigned to them as a person, wherever the unit (the dashboards read
+-- those of their area's units from issues_open, and the rest from here): the open states only,
+-- which are the open issues (a running deadline belongs to an open issue, 008).
+CREATE INDEX issues_open_people ON escalated.issues USING gin (people)
+    WHERE state IN ('routed', 'acknowledged', 'reopened', 'unroutable');

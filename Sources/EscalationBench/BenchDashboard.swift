@@ -97,6 +97,12 @@ extension Bench {
         }
         let rss = daemon.residentMegabytes()
         try await daemon.stop()
+        // ESCALATED_BENCH_HOLD=FILE: the database stays up, its URL in FILE, until FILE is removed
+        // (to EXPLAIN the pages' statements in psql on the national history).
+        if let hold = ProcessInfo.processInfo.environment["ESCALATED_BENCH_HOLD"] {
+            FileManager.default.createFile(atPath: hold, contents: Data("\(settings)".utf8))
+            while FileManager.default.fileExists(atPath: hold) { try await Task.sleep(for: .seconds(2)) }
+        }
         report.add("dashboard: requests", "one client, \(rounds) of each page after 5 warm-up (10 of the 366-day one); server time from Server-Timing (total: the database reads and rendering; db: the reads), client time on loopback")
         for (index, kind) in kinds.enumerated() {
             let server = measured[index].map(\.server).sorted(), client = measured[index].map(\.client).sorted()

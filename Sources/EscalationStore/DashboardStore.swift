@@ -5,9 +5,9 @@ import PostgresNIO
 
 /// What the dashboards read beside the period's summary (``ReportStore``): where things stand now,
 /// the longest overdue, the series over the period, and how long resolving took. Each within the
-/// caller's scope (and an area, when one is asked for), each one statement on an index: the
-/// open issues are those with a running deadline (`issues_due`) and the few without one
-/// (`issues_open_undue`); a period's issues come from `issues_created`, its resolutions from
+/// caller's scope (and an area, when one is asked for), each one statement on covering indexes
+/// (012, 013): the open issues come from `issues_open` (a member's also from
+/// `issues_open_people`), a period's issues from `issues_created`, its resolutions from
 /// `issues_resolved`.
 public struct DashboardStore: Sendable {
     public let client: Database
@@ -67,10 +67,38 @@ public struct DashboardStore: Sendable {
         return condition
     }
 
+    /// The open issues in the scope and slice: a FROM item (alias `i`) and the condition on it.
+    ///
+    /// A member's are read in two disjoint parts, each on its own index, instead of through the
+    /// scope's `OR` (which reads every open issue of the directory from `issues_open`): those of
+    /// their area's units (`issues_open`, by unit), and those assigned to them as a person outside
+    /// those units (`issues_open_people`, on the row's persons; usually none, but the index still
+    /// hands back their area's issues, which the unit test removes). Open is the state alone in
+    /// the second part: a running deadline belongs to an open issue (008's check), and the index
+    /// holds the open states only. It sits behind `OFFSET 0` so that a condition on the deadline
+    /// is not pushed down to it, where the planner would intersect it with `issues_due`'s tens
+    /// of thousands of entries.
+    static func openIssues(_ scope: Actor, slice: Slice, binds: inout PostgresBindings) -> (from: String, condition: String) {
+        guard scope.kind == .member else {
+            return ("escalated.issues i", "\(open) AND \(restrict(scope, slice: slice, binds: &binds))")
+        }
+        binds.append(scope.code ?? "")
+        let member = "$\(binds.count)"
+        let units = "ARRAY(SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code WHERE a.member_code = \(member))"
+        let sliced = restrict(.admin, slice: slice, binds: &binds)
+        return ("""
+            (SELECT * FROM escalated.issues i WHERE \(open) AND i.unit_code = ANY(\(units)) AND \(sliced)
+             UNION ALL
+             SELECT * FROM (SELECT * FROM escalated.issues i
+                             WHERE i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable') AND i.people @> ARRAY[\(member)::text]
+                               AND i.unit_code <> ALL(\(units)) AND \(sliced) OFFSET 0) elsewhere) i
+            """, "true")
+    }
+
     /// Open and overdue now per unit, area, agency (the one responsible) and sector.
     public func now(scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> Now {
         var binds = PostgresBindings()
-        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        let (issues, inScope) = Self.openIssues(scope, slice: slice, binds: &binds)
         // Grouped by unit and by agency and sector pair on the open issues' index alone; the
         // areas, agencies and sectors are summed from those few thousand rows.
         let sql = """
@@ -78,8 +106,8 @@ public struct DashboardStore: Sendable {
             WITH g AS (
                 SELECT GROUPING(i.unit_code) AS pair, i.unit_code, i.agency_code, i.sector_code,
                        count(*) AS open, count(*) FILTER (WHERE i.due_at < now()) AS overdue
-                  FROM escalated.issues i
-                 WHERE \(Self.open) AND \(inScope)
+                  FROM \(issues)
+                 WHERE \(inScope)
                  GROUP BY GROUPING SETS ((i.unit_code), (i.agency_code, i.sector_code))
             )
             SELECT 'unit', coalesce(unit_code, '-'), open::int8, overdue::int8 FROM g WHERE pair = 0
@@ -193,6 +221,7 @@ public struct DashboardStore: Sendable {
             spanBinds.append(instants.map(\.at))
             spanBinds.append(instants[0].at)
             spanBinds.append(instants[instants.count - 1].at)
+            let (openInScope, openCondition) = Self.openIssues(scope, slice: slice, binds: &spanBinds)
             let spanScope = Self.restrict(scope, slice: slice, binds: &spanBinds)
             // A boundary's bucket; most lie before the first instant (the open issues overdue for
             // long), and those need no search.
@@ -208,8 +237,8 @@ public struct DashboardStore: Sendable {
                 WITH c AS (
                     SELECT i.acknowledge_due_at AS ad, i.acknowledged_at AS a, i.resolve_due_at AS rd, i.resolved_at AS r,
                            least(i.acknowledged_at, i.resolved_at, i.resolve_due_at) AS e
-                      FROM escalated.issues i
-                     WHERE \(Self.open) AND i.due_at IS NOT NULL AND \(spanScope)
+                      FROM \(openInScope)
+                     WHERE \(openCondition) AND i.due_at IS NOT NULL
                     UNION ALL
                     SELECT i.acknowledge_due_at, i.acknowledged_at, i.resolve_due_at, i.resolved_at,
                            least(i.acknowledged_at, i.resolved_at, i.resolve_due_at)

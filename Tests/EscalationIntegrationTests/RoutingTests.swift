@@ -80,6 +80,8 @@ extension IntegrationTests {
                 #expect(dashboard.units.map(\.code) == ["N1"] && dashboard.units.map(\.open) == [1])
                 let north = try await store.list(IssueFilter(sort: .oldest), scope: Actor(kind: .member, code: "m-north"), logger: testLogger)
                 #expect(north.items.map(\.id) == [1, 2], "the area's member sees both, by the area")
+                let northNow = try await DashboardStore(client: client).now(scope: Actor(kind: .member, code: "m-north"), logger: testLogger)
+                #expect(northNow.units.map(\.open) == [2], "each once: by the area, not again as a person")
             }
         }
 
