@@ -177,7 +177,7 @@ extension Bench {
                         """), logger: logger)
                     try await Self.seedAssignments(after: after, connection: connection, logger: logger)
                     try await connection.query(PostgresQuery(unsafeSQL: """
-                        WITH i AS (SELECT i.*, s.agency_code, a.member_code FROM escalated.issues i JOIN escalated.sectors s ON s.code = i.sector_code
+                        WITH i AS (SELECT i.*, a.member_code FROM escalated.issues i
                                      JOIN escalated.units u ON u.code = i.unit_code JOIN escalated.areas a ON a.code = u.area_code
                                     WHERE i.id > \(after))
                         INSERT INTO escalated.events (issue_id, kind, actor, data, at)
