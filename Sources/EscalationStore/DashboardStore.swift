@@ -73,9 +73,9 @@ public struct DashboardStore: Sendable {
     /// scope's `OR` (which reads every open issue of the directory from `issues_open`): those of
     /// their area's units (`issues_open`, by unit), and those assigned to them as a person outside
     /// those units (`issues_open_people`, on the row's persons; usually none, but the index still
-    /// hands back their area's issues, which the unit test removes). Open is the state alone in
-    /// the second part: a running deadline belongs to an open issue (008's check), and the index
-    /// holds the open states only. It sits behind `OFFSET 0` so that a condition on the deadline
+    /// hands back their area's issues, which the test on the unit then drops). Open is the state
+    /// alone in the second part: a running deadline belongs to an open issue (008's check), and
+    /// the index holds the open states only. It sits behind `OFFSET 0` so that a condition on the deadline
     /// is not pushed down to it, where the planner would intersect it with `issues_due`'s tens
     /// of thousands of entries.
     static func openIssues(_ scope: Actor, slice: Slice, binds: inout PostgresBindings) -> (from: String, condition: String) {
@@ -84,7 +84,7 @@ public struct DashboardStore: Sendable {
         }
         binds.append(scope.code ?? "")
         let member = "$\(binds.count)"
-        let units = "ARRAY(SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code WHERE a.member_code = \(member))"
+        let units = "ARRAY(\(ScopeSQL.memberUnits(member)))"
         let sliced = restrict(.admin, slice: slice, binds: &binds)
         return ("""
             (SELECT * FROM escalated.issues i WHERE \(open) AND i.unit_code = ANY(\(units)) AND \(sliced)

@@ -138,11 +138,12 @@ enum ScopeSQL {
             let n = binds.count
             // The persons an issue is assigned to are on its row (`people`, as routing wrote them;
             // only routing assigns persons): a test on the row, in either form.
-            return """
-                (i.unit_code IN (SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code
-                                  WHERE a.member_code = $\(n))
-                 OR $\(n) = ANY(i.people))
-                """
+            return "(i.unit_code IN (\(memberUnits("$\(n)"))) OR $\(n) = ANY(i.people))"
         }
+    }
+
+    /// The units of the areas in the charge of the member `parameter` names (a `$n`).
+    static func memberUnits(_ parameter: String) -> String {
+        "SELECT u.code FROM escalated.units u JOIN escalated.areas a ON a.code = u.area_code WHERE a.member_code = \(parameter)"
     }
 }
