@@ -75,9 +75,9 @@ public struct DashboardStore: Sendable {
     /// those units (`issues_open_people`, on the row's persons; usually none, but the index still
     /// hands back their area's issues, which the test on the unit then drops). Open is the state
     /// alone in the second part: a running deadline belongs to an open issue (008's check), and
-    /// the index holds the open states only. It sits behind `OFFSET 0` so that a condition on the deadline
-    /// is not pushed down to it, where the planner would intersect it with `issues_due`'s tens
-    /// of thousands of entries.
+    /// the index holds the open states only. It sits behind `OFFSET 0` so that a condition on the
+    /// deadline is not pushed down to it, where the planner would intersect it with `issues_due`'s
+    /// tens of thousands of entries.
     static func openIssues(_ scope: Actor, slice: Slice, binds: inout PostgresBindings) -> (from: String, condition: String) {
         guard scope.kind == .member else {
             return ("escalated.issues i", "\(open) AND \(restrict(scope, slice: slice, binds: &binds))")

@@ -69,6 +69,11 @@ public struct ReportStore: Sendable {
             case acknowledgeWorkingSeconds = "acknowledge_working_seconds"
             case resolveWorkingSeconds = "resolve_working_seconds"
         }
+
+        /// The row's four counts.
+        public var counts: Summary.Totals {
+            Summary.Totals(received: received, acknowledgedOnTime: acknowledgedOnTime, resolvedOnTime: resolvedOnTime, overdue: overdue)
+        }
     }
 
     public struct Summary: Sendable, Equatable, Codable {
@@ -98,16 +103,19 @@ public struct ReportStore: Sendable {
         /// The window's reports in all, from the agencies' rows: every report is in exactly one
         /// (`-` when it has no agency), whatever the detail asked for.
         public var totals: Totals {
-            agencies.reduce(into: Totals()) { total, row in
-                total.received += row.received
-                total.acknowledgedOnTime += row.acknowledgedOnTime
-                total.resolvedOnTime += row.resolvedOnTime
-                total.overdue += row.overdue
-            }
+            agencies.reduce(into: Totals()) { $0.add($1.counts) }
         }
 
+        /// The counts of a row, or of several summed.
         public struct Totals: Sendable, Equatable {
             public var received = 0, acknowledgedOnTime = 0, resolvedOnTime = 0, overdue = 0
+
+            mutating func add(_ other: Totals) {
+                received += other.received
+                acknowledgedOnTime += other.acknowledgedOnTime
+                resolvedOnTime += other.resolvedOnTime
+                overdue += other.overdue
+            }
         }
 
         /// How many of ``resolveWorkingTimes`` lie in each bucket of `edges` (ascending, seconds), as
@@ -219,7 +227,7 @@ public struct ReportStore: Sendable {
             for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
                 let (agency, sector, received, ack, resolved, overdue, ackTimes, resolveTimes, lo, hi) =
                     try row.decode((String, String, Int64, Int64, Int64, Int64, [Int]?, [Int]?, Date, Date).self)
-                let pair = Pair(received: Int(received), acknowledgedOnTime: Int(ack), resolvedOnTime: Int(resolved), overdue: Int(overdue),
+                let pair = Pair(counts: Summary.Totals(received: Int(received), acknowledgedOnTime: Int(ack), resolvedOnTime: Int(resolved), overdue: Int(overdue)),
                                 acknowledgeTimes: ackTimes ?? [], resolveTimes: resolveTimes ?? [])
                 byAgency[agency, default: Pair()].add(pair)
                 bySector[sector, default: Pair()].add(pair)
@@ -265,14 +273,11 @@ public struct ReportStore: Sendable {
 
     /// What one agency and sector pair adds to its agency's and its sector's rows.
     struct Pair {
-        var received = 0, acknowledgedOnTime = 0, resolvedOnTime = 0, overdue = 0
+        var counts = Summary.Totals()
         var acknowledgeTimes: [Int] = [], resolveTimes: [Int] = []
 
         mutating func add(_ other: Pair) {
-            received += other.received
-            acknowledgedOnTime += other.acknowledgedOnTime
-            resolvedOnTime += other.resolvedOnTime
-            overdue += other.overdue
+            counts.add(other.counts)
             acknowledgeTimes += other.acknowledgeTimes
             resolveTimes += other.resolveTimes
         }
@@ -283,7 +288,8 @@ public struct ReportStore: Sendable {
                 let sorted = values.sorted().map(Double.init)
                 return Times(median: ReportStore.percentile(sorted, 0.5), p90: ReportStore.percentile(sorted, 0.9))
             }
-            return Row(code: code, received: received, acknowledgedOnTime: acknowledgedOnTime, resolvedOnTime: resolvedOnTime, overdue: overdue,
+            return Row(code: code, received: counts.received, acknowledgedOnTime: counts.acknowledgedOnTime, resolvedOnTime: counts.resolvedOnTime,
+                       overdue: counts.overdue,
                        acknowledgeSeconds: Times(median: nil, p90: nil), resolveSeconds: Times(median: nil, p90: nil),
                        acknowledgeWorkingSeconds: working(acknowledgeTimes), resolveWorkingSeconds: working(resolveTimes))
         }
