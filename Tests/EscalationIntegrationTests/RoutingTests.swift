@@ -82,18 +82,6 @@ extension IntegrationTests {
                 #expect(north.items.map(\.id) == [1, 2], "the area's member sees both, by the area")
                 let northNow = try await DashboardStore(client: client).now(scope: Actor(kind: .member, code: "m-north"), logger: testLogger)
                 #expect(northNow.units.map(\.open) == [2], "each once: by the area, not again as a person")
-                // A period's reports too (read in two parts for a member: by the area's units, and as a person elsewhere).
-                let edges = [Date().addingTimeInterval(-3600), Date().addingTimeInterval(3600)]
-                let reports = ReportStore(client: client), dashboards = DashboardStore(client: client)
-                for (member, received, units) in [("m-south", 1, ["N1"]), ("m-north", 2, ["N1"])] {
-                    let scope = Actor(kind: .member, code: member)
-                    let summary = try await reports.summary(from: .instant(edges[0]), to: .instant(edges[1]), scope: scope, logger: testLogger)
-                    #expect(summary.units.map(\.code) == units && summary.totals.received == received, "\(member)'s period: each report once")
-                    let counts = try await reports.summary(from: .instant(edges[0]), to: .instant(edges[1]), scope: scope, detail: .counts, logger: testLogger)
-                    #expect(counts.totals.received == received, "\(member)'s period, as a dashboard counts it")
-                    let series = try await dashboards.series(edges: edges, scope: scope, logger: testLogger)
-                    #expect(series.map(\.received) == [received], "\(member)'s series")
-                }
             }
         }
 
