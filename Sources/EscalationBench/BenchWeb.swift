@@ -200,7 +200,13 @@ extension Bench {
                     loaded += chunk
                 }
                 try await connection.query("RESET session_replication_role", logger: logger)
-                for table in ["issues", "assignments", "events"] {
+                // What routing adds beside the row's persons (015), which the seed writes without it: the units each person has issues in.
+                try await connection.query("""
+                    INSERT INTO escalated.person_units (person_code, unit_code)
+                    SELECT DISTINCT p, i.unit_code FROM escalated.issues i, unnest(i.people) p
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+                for table in ["issues", "assignments", "events", "person_units"] {
                     try await connection.query(PostgresQuery(unsafeSQL: "VACUUM ANALYZE escalated.\(table)"), logger: logger)
                 }
             }

@@ -6,9 +6,9 @@ import PostgresNIO
 /// What the dashboards read beside the period's summary (``ReportStore``): where things stand now,
 /// the longest overdue, the series over the period, and how long resolving took. Each within the
 /// caller's scope (and an area, when one is asked for), each one statement on covering indexes
-/// (012, 013): the open issues come from `issues_open` (a member's also from
+/// (012 to 015): the open issues come from `issues_open` (a member's also from
 /// `issues_open_people`), a period's issues from `issues_created`, its resolutions from
-/// `issues_resolved`.
+/// `issues_resolved` (an area's, and a member's, from 014's by unit).
 public struct DashboardStore: Sendable {
     public let client: Database
 
@@ -82,10 +82,7 @@ public struct DashboardStore: Sendable {
         guard scope.kind == .member else {
             return ("escalated.issues i", "\(open) AND \(restrict(scope, slice: slice, binds: &binds))")
         }
-        binds.append(scope.code ?? "")
-        let member = "$\(binds.count)"
-        let units = "ARRAY(\(ScopeSQL.memberUnits(member)))"
-        let sliced = restrict(.admin, slice: slice, binds: &binds)
+        let (member, units, sliced) = memberParts(scope, slice: slice, binds: &binds)
         return ("""
             (SELECT * FROM escalated.issues i WHERE \(open) AND i.unit_code = ANY(\(units)) AND \(sliced)
              UNION ALL
@@ -93,6 +90,36 @@ public struct DashboardStore: Sendable {
                              WHERE i.state IN ('routed', 'acknowledged', 'reopened', 'unroutable') AND i.people @> ARRAY[\(member)::text]
                                AND i.unit_code <> ALL(\(units)) AND \(sliced) OFFSET 0) elsewhere) i
             """, "true")
+    }
+
+    /// The issues in the scope and slice, for a statement on a period's reports or resolutions: a
+    /// FROM item (alias `i`) and the condition on it.
+    ///
+    /// A member's are read in two disjoint parts, as ``openIssues(_:slice:binds:)`` reads their open
+    /// ones, both by unit on 014's indexes (each unit's range of the period): their area's units,
+    /// and the other units where they have been assigned issues as a person (015's
+    /// `person_units`; usually none), of which those issues. Through the scope's `OR`, no index by
+    /// unit serves, and every statement reads the whole directory's period (for one member of a
+    /// national directory, 27,000 entries a month for 800). The caller's conditions on the period
+    /// reach both parts when they are values (binds, or uncorrelated subqueries, not a join).
+    static func periodIssues(_ scope: Actor, slice: Slice, binds: inout PostgresBindings) -> (from: String, condition: String) {
+        guard scope.kind == .member else {
+            return ("escalated.issues i", restrict(scope, slice: slice, binds: &binds))
+        }
+        let (member, units, sliced) = memberParts(scope, slice: slice, binds: &binds)
+        let elsewhere = "ARRAY(SELECT DISTINCT p.unit_code FROM escalated.person_units p WHERE p.person_code = \(member) AND p.unit_code <> ALL(\(units)))"
+        return ("""
+            (SELECT * FROM escalated.issues i WHERE i.unit_code = ANY(\(units)) AND \(sliced)
+             UNION ALL
+             SELECT * FROM escalated.issues i WHERE i.unit_code = ANY(\(elsewhere)) AND i.people @> ARRAY[\(member)::text] AND \(sliced)) i
+            """, "true")
+    }
+
+    /// A member's parameter, their area's units as an array, and the slice's condition.
+    private static func memberParts(_ scope: Actor, slice: Slice, binds: inout PostgresBindings) -> (member: String, units: String, sliced: String) {
+        binds.append(scope.code ?? "")
+        let member = "$\(binds.count)"
+        return (member, "ARRAY(\(ScopeSQL.memberUnits(member)))", restrict(.admin, slice: slice, binds: &binds))
     }
 
     /// Open and overdue now per unit, area, agency (the one responsible) and sector.
@@ -189,13 +216,13 @@ public struct DashboardStore: Sendable {
         binds.append(lo)
         binds.append(hi)
         binds.append(edges)
-        let inScope = Self.restrict(scope, slice: slice, binds: &binds)
+        let (issues, inScope) = Self.periodIssues(scope, slice: slice, binds: &binds)
         let counts = """
             /* dashboard: received and resolved */
-            SELECT 'r', width_bucket(i.created_at, $3::timestamptz[]), count(*)::int8 FROM escalated.issues i
+            SELECT 'r', width_bucket(i.created_at, $3::timestamptz[]), count(*)::int8 FROM \(issues)
              WHERE i.created_at >= $1 AND i.created_at < $2 AND \(inScope) GROUP BY 2
             UNION ALL
-            SELECT 's', width_bucket(i.resolved_at, $3::timestamptz[]), count(*)::int8 FROM escalated.issues i
+            SELECT 's', width_bucket(i.resolved_at, $3::timestamptz[]), count(*)::int8 FROM \(issues)
              WHERE i.resolved_at >= $1 AND i.resolved_at < $2 AND \(inScope) GROUP BY 2
             """
         var received = [Int](repeating: 0, count: edges.count - 1), resolved = received
@@ -222,7 +249,7 @@ public struct DashboardStore: Sendable {
             spanBinds.append(instants[0].at)
             spanBinds.append(instants[instants.count - 1].at)
             let (openInScope, openCondition) = Self.openIssues(scope, slice: slice, binds: &spanBinds)
-            let spanScope = Self.restrict(scope, slice: slice, binds: &spanBinds)
+            let (resolvedInScope, spanScope) = Self.periodIssues(scope, slice: slice, binds: &spanBinds)
             // A boundary's bucket; most lie before the first instant (the open issues overdue for
             // long), and those need no search.
             func bucket(_ value: String) -> String {
@@ -242,7 +269,7 @@ public struct DashboardStore: Sendable {
                     UNION ALL
                     SELECT i.acknowledge_due_at, i.acknowledged_at, i.resolve_due_at, i.resolved_at,
                            least(i.acknowledged_at, i.resolved_at, i.resolve_due_at)
-                      FROM escalated.issues i
+                      FROM \(resolvedInScope)
                      WHERE i.resolved_at >= $1 AND i.due_at IS NULL AND \(spanScope)
                 ), b AS (
                     SELECT CASE WHEN ad IS NOT NULL AND (a IS NULL OR a > ad) AND (e IS NULL OR e > ad) THEN \(bucket("ad")) END AS s1,

@@ -165,7 +165,7 @@ public struct ReportStore: Sendable {
         }
         let fromSQL = bound(from, end: false)
         let toSQL = bound(to, end: true)
-        let inScope = DashboardStore.restrict(scope, slice: slice, binds: &binds)
+        let (issues, inScope) = DashboardStore.periodIssues(scope, slice: slice, binds: &binds)
         let picked = """
             picked AS (
                 SELECT i.unit_code, \(detail == .full ? "u.area_code" : "NULL::text AS area_code"), i.sector_code, i.agency_code AS agency,
@@ -175,8 +175,8 @@ public struct ReportStore: Sendable {
                        extract(epoch FROM i.acknowledged_at - i.created_at)::float8 AS ack_s,
                        extract(epoch FROM i.resolved_at - i.created_at)::float8 AS resolve_s,
                        i.acknowledge_work_seconds::float8 AS ack_w, i.resolve_work_seconds::float8 AS resolve_w
-                  FROM escalated.issues i \(detail == .full ? "LEFT JOIN escalated.units u ON u.code = i.unit_code" : ""), w
-                 WHERE i.created_at >= w.lo AND i.created_at < w.hi AND \(inScope)
+                  FROM \(issues) \(detail == .full ? "LEFT JOIN escalated.units u ON u.code = i.unit_code" : "")
+                 WHERE i.created_at >= (SELECT lo FROM w) AND i.created_at < (SELECT hi FROM w) AND \(inScope)
             )
             """
         let counts = """

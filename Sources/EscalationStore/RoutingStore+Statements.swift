@@ -81,6 +81,14 @@ enum RoutingSQL {
             agency_code = nullif(d.agency, ''),
             people = string_to_array(d.people, ',')
         """
+    /// The units each person of the written rows now has issues in (015), from `issues`'
+    /// `RETURNING i.unit_code, i.people`: sorted, so that two statements adding the same new pairs
+    /// add them in the same order (one waits for the other, never both for each other).
+    static let personUnits = """
+        INSERT INTO escalated.person_units (person_code, unit_code)
+        SELECT DISTINCT p, r.unit_code FROM issues r, unnest(r.people) p ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        """
     /// Escalators sleep at most a poll interval (at most a minute): a deadline set nearer than
     /// that wakes them, farther ones are found by their next look.
     static let wakeEscalators = """
@@ -106,10 +114,11 @@ enum RoutingSQL {
 
 /// Writes a batch's outcome in one statement: new states, assignments and events.
 struct RecordRouting: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_v5"
+    static let name = "escalated_record_routing_v6"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
-        issues AS (UPDATE escalated.issues i \(RoutingSQL.setOutcome) FROM d WHERE i.id = d.id),
+        issues AS (UPDATE escalated.issues i \(RoutingSQL.setOutcome) FROM d WHERE i.id = d.id RETURNING i.unit_code, i.people),
+        person_units AS (\(RoutingSQL.personUnits)),
         assignments AS (\(RoutingSQL.assignments)),
         events AS (\(RoutingSQL.events())),
         notes AS (\(RoutingSQL.notes)),
@@ -182,7 +191,7 @@ struct PeekReported: ClaimQuery {
 /// Writes decisions only for issues still `reported` and not held by another router, locking
 /// them first; one autocommit statement. Returns how many were routed and parked.
 struct RecordRoutingIfReported: PostgresPreparedStatement {
-    static let name = "escalated_record_routing_if_reported_v5"
+    static let name = "escalated_record_routing_if_reported_v6"
     static let sql = """
         WITH d AS (\(RoutingSQL.decisions)),
         locked AS (
@@ -194,8 +203,9 @@ struct RecordRoutingIfReported: PostgresPreparedStatement {
             UPDATE escalated.issues i \(RoutingSQL.setOutcome)
               FROM d JOIN locked l ON l.id = d.id
              WHERE i.id = d.id
-            RETURNING d.outcome
+            RETURNING d.outcome, i.unit_code, i.people
         ),
+        person_units AS (\(RoutingSQL.personUnits)),
         assignments AS (\(RoutingSQL.assignments) JOIN locked l ON l.id = a.i),
         events AS (\(RoutingSQL.events("JOIN locked l ON l.id = d.id"))),
         notes AS (\(RoutingSQL.notes)),

@@ -72,6 +72,10 @@ extension IntegrationTests {
             // The persons on the issue row (what a member's scope reads), in code order, as the assignments say.
             #expect(try await TestPostgres.strings(settings, "SELECT array_to_string(people, ',') FROM escalated.issues ORDER BY id")
                 == ["m-north", "m-north,m-south,office"])
+            // The units each person has issues in (015, written by the routing statement beside the row's persons): each pair once.
+            #expect(try await TestPostgres.strings(settings, """
+                SELECT string_agg(person_code || ':' || unit_code, ',' ORDER BY person_code, unit_code) FROM escalated.person_units
+                """) == ["m-north:N1,m-south:N1,office:N1"])
             try await TestPostgres.withClient(settings) { client in
                 let store = IssueStore(client: client)
                 let south = try await store.list(IssueFilter(sort: .oldest), scope: Actor(kind: .member, code: "m-south"), logger: testLogger)
@@ -82,6 +86,18 @@ extension IntegrationTests {
                 #expect(north.items.map(\.id) == [1, 2], "the area's member sees both, by the area")
                 let northNow = try await DashboardStore(client: client).now(scope: Actor(kind: .member, code: "m-north"), logger: testLogger)
                 #expect(northNow.units.map(\.open) == [2], "each once: by the area, not again as a person")
+                // A period's reports too (read in two parts for a member: their area's units, and the units where they are a person elsewhere).
+                let edges = [Date().addingTimeInterval(-3600), Date().addingTimeInterval(3600)]
+                let reports = ReportStore(client: client), dashboards = DashboardStore(client: client)
+                for (member, received, units) in [("m-south", 1, ["N1"]), ("m-north", 2, ["N1"])] {
+                    let scope = Actor(kind: .member, code: member)
+                    let summary = try await reports.summary(from: .instant(edges[0]), to: .instant(edges[1]), scope: scope, logger: testLogger)
+                    #expect(summary.units.map(\.code) == units && summary.totals.received == received, "\(member)'s period: each report once")
+                    let counts = try await reports.summary(from: .instant(edges[0]), to: .instant(edges[1]), scope: scope, detail: .counts, logger: testLogger)
+                    #expect(counts.totals.received == received, "\(member)'s period, as a dashboard counts it")
+                    let series = try await dashboards.series(edges: edges, scope: scope, logger: testLogger)
+                    #expect(series.map(\.received) == [received], "\(member)'s series")
+                }
             }
         }
 
