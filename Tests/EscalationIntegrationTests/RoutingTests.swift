@@ -76,6 +76,16 @@ extension IntegrationTests {
             #expect(try await TestPostgres.strings(settings, """
                 SELECT string_agg(person_code || ':' || unit_code, ',' ORDER BY person_code, unit_code) FROM escalated.person_units
                 """) == ["m-north:N1,m-south:N1,office:N1"])
+            // The rolling upgrade's remedy (README, migration 015): the pairs an older daemon did not
+            // add come back when the migration's INSERT runs again; run once more, it adds nothing.
+            try await TestPostgres.execute(settings, "DELETE FROM escalated.person_units WHERE person_code = 'm-south'")
+            let migration = try #require(try Migrator.bundled().first { $0.version == 15 })
+            let insert = try #require(migration.sql.range(of: "INSERT INTO escalated.person_units"))
+            let end = try #require(migration.sql.range(of: "ON CONFLICT DO NOTHING;", range: insert.upperBound..<migration.sql.endIndex))
+            for _ in 0..<2 { try await TestPostgres.execute(settings, String(migration.sql[insert.lowerBound..<end.upperBound])) }
+            #expect(try await TestPostgres.strings(settings, """
+                SELECT string_agg(person_code || ':' || unit_code, ',' ORDER BY person_code, unit_code) FROM escalated.person_units
+                """) == ["m-north:N1,m-south:N1,office:N1"])
             try await TestPostgres.withClient(settings) { client in
                 let store = IssueStore(client: client)
                 let south = try await store.list(IssueFilter(sort: .oldest), scope: Actor(kind: .member, code: "m-south"), logger: testLogger)
