@@ -47,7 +47,10 @@ def browser():
 
 def wait(driver, condition, message, timeout=15):
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+        # A live update replaces the list it reads (the history, the inbox) between finding an
+        # element and reading it: that poll is tried again, as a missing element would be.
+        return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=[StaleElementReferenceException]).until(lambda d: condition(d))
     except TimeoutException:
         raise AssertionError("timed out: " + message + "\n" + driver.page_source[:3000])
 
