@@ -1,10 +1,10 @@
 import EscalationCore
 import EscalationStore
 import Foundation
-import Mustache
 
 /// A dashboard's data as the templates read it (every value escaped by Mustache, the charts
-/// included: they are SVG elements whose attributes come from here) and as CSV tables.
+/// included: they are SVG elements whose attributes come from here; the grid of units, thousands
+/// of cells at national scale, as an ``HTMLFragment``) and as CSV tables.
 struct DashboardView {
     let data: WebApp.DashboardData
     let slice: DashboardStore.Slice
@@ -145,9 +145,9 @@ struct DashboardView {
             ["label": t["overdue_now"]!, "value": "\(overdue)", "href": list([("overdue", "1")]), "delta": ["text": "", "class": "", "shown": false], "late": overdue > 0],
         ]
         v["nothing"] = received == 0
-        v["grid"] = grid
-        v["grid_empty"] = gridUnits.isEmpty
-        v["compact"] = gridUnits.count > 300
+        let units = gridUnits
+        v["grid_html"] = gridHTML(grid, compact: units.count > 300)
+        v["grid_empty"] = units.isEmpty
         v["agencies"] = table(codes: agencyCodes, name: wording.names.agency, current: s.agencies, before: p.agencies,
                               standing: data.now.agencies, key: "agency")
         v["sectors_table"] = table(codes: sectorCodes, name: { wording.names.sector($0, locale: locale) }, current: s.sectors, before: p.sectors,
@@ -177,12 +177,13 @@ struct DashboardView {
         return parts.joined(separator: " · ")
     }
 
-    var grid: [[String: Any]] {
+    /// The grid's areas, each with its units' cells, in the directory's order.
+    var grid: [GridArea] {
         let standing = Dictionary(data.now.units.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
         let units = gridUnits
         let byArea = Dictionary(grouping: units, by: { $0.area })
         let openWord = t["open_lower"]!, overdueWord = t["overdue_lower"]!
-        return directory.areas.compactMap { area -> [String: Any]? in
+        return directory.areas.compactMap { area -> GridArea? in
             guard let members = byArea[area.code], !members.isEmpty else { return nil }
             var open = 0, overdue = 0
             let cells = members.map { unit -> GridCell in
@@ -195,9 +196,58 @@ struct DashboardView {
                 return GridCell(name: unit.name, state: state, open: o, overdue: late, count: late > 0 ? "\(o) · \(late)!" : "\(o)", title: title,
                                 href: late > 0 ? list([("unit", unit.code), ("overdue", "1")]) : list([("unit", unit.code)]))
             }
-            return ["name": area.name, "member": wording.names.person(area.member), "cells": cells, "open": open, "overdue": overdue,
-                    "href": list([("area", area.code)])]
+            return GridArea(name: area.name, member: wording.names.person(area.member), open: open, overdue: overdue,
+                            href: list([("area", area.code)]), cells: cells)
         }
+    }
+
+    /// The grid as HTML (``HTMLFragment``: a national grid has thousands of cells): per area its
+    /// heading and its cells, each a link to the unit's open (or overdue) issues; a compact cell
+    /// (more than 300 units) shows only its counts, its unit's name in its title.
+    func gridHTML(_ areas: [GridArea], compact: Bool) -> HTMLFragment {
+        var f = HTMLFragment(capacity: areas.reduce(0) { $0 + 200 + $1.cells.count * (compact ? 150 : 200) })
+        let member = t["member_in_charge"]!, openWord = t["open_lower"]!, overdueWord = t["overdue_lower"]!
+        for area in areas {
+            f.markup("<div class=\"area\">\n  <h3><a href=\"")
+            f.text(area.href)
+            f.markup("\">")
+            f.text(area.name)
+            f.markup("</a> <span class=\"muted\">· ")
+            f.text(member)
+            f.markup(": ")
+            f.text(area.member)
+            f.markup(" · ")
+            f.number(area.open)
+            f.markup(" ")
+            f.text(openWord)
+            f.markup(", ")
+            f.number(area.overdue)
+            f.markup(" ")
+            f.text(overdueWord)
+            f.markup("</span></h3>\n  ")
+            f.markup(compact ? "<div class=\"cells compact\">" : "<div class=\"cells\">")
+            for cell in area.cells {
+                f.markup("<a class=\"cell ")
+                f.text(cell.state)
+                f.markup("\" href=\"")
+                f.text(cell.href)
+                f.markup("\" title=\"")
+                f.text(cell.title)
+                f.markup("\">")
+                if compact {
+                    f.text(cell.count)
+                } else {
+                    f.markup("<span class=\"cell-name\">")
+                    f.text(cell.name)
+                    f.markup("</span><span class=\"cell-count\">")
+                    f.text(cell.count)
+                    f.markup("</span>")
+                }
+                f.markup("</a>")
+            }
+            f.markup("</div>\n</div>\n")
+        }
+        return f
     }
 
     // MARK: Charts
@@ -337,10 +387,10 @@ struct DashboardView {
         case "areas", "units":
             let grid = self.grid
             if table == "areas" {
-                return [[t["area"]!, t["member"]!, t["open_now"]!, t["overdue_now"]!]] + grid.map { ["\($0["name"]!)", "\($0["member"]!)", "\($0["open"]!)", "\($0["overdue"]!)"] }
+                return [[t["area"]!, t["member"]!, t["open_now"]!, t["overdue_now"]!]] + grid.map { [$0.name, $0.member, "\($0.open)", "\($0.overdue)"] }
             }
             return [[t["area"]!, t["unit"]!, t["open_now"]!, t["overdue_now"]!]] + grid.flatMap { area in
-                (area["cells"] as? [GridCell] ?? []).map { ["\(area["name"]!)", $0.name, "\($0.open)", "\($0.overdue)"] }
+                area.cells.map { [area.name, $0.name, "\($0.open)", "\($0.overdue)"] }
             }
         case "overdue":
             let now = Date()
@@ -360,9 +410,18 @@ struct DashboardView {
     }
 }
 
-/// One unit's cell of the grid, read by the templates without a dictionary: a national grid has
-/// thousands, and each value a dictionary gives Mustache goes through several dynamic casts.
-struct GridCell: MustacheParent {
+/// One area of the grid: its heading's values and its units' cells.
+struct GridArea {
+    var name: String
+    var member: String
+    var open: Int
+    var overdue: Int
+    var href: String
+    var cells: [GridCell]
+}
+
+/// One unit's cell of the grid.
+struct GridCell {
     var name: String
     var state: String
     var open: Int
@@ -371,21 +430,4 @@ struct GridCell: MustacheParent {
     var count: String
     var title: String
     var href: String
-
-    func child(named key: String) -> Any? {
-        switch key {
-        case "name": Text(renderText: name)
-        case "state": Text(renderText: state)
-        case "count": Text(renderText: count)
-        case "title": Text(renderText: title)
-        case "href": Text(renderText: href)
-        default: nil
-        }
-    }
-
-    /// Text Mustache renders (escaped) without asking what else it might be.
-    struct Text: MustacheCustomRenderable {
-        var renderText: String
-        var isNull: Bool { false }
-    }
 }

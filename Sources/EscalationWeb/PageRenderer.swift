@@ -8,7 +8,8 @@ import NIOCore
 
 /// The pages (`web/pages/*.mustache`, embedded in the binary) and the static files
 /// (`web/static/`), and how a page becomes a response: every value HTML-escaped by Mustache's
-/// `{{...}}` (no template uses the unescaped form), the security headers on every answer.
+/// `{{...}}` (no template uses the unescaped form) or by an ``HTMLFragment``, the security headers
+/// on every answer.
 struct PageRenderer: Sendable {
     /// The pages once per language: each `{{t.KEY}}` of a template is replaced, when the pages are
     /// loaded, by that language's text (``WebText``), escaped as Mustache would escape it. The words
@@ -116,7 +117,9 @@ struct PageRenderer: Sendable {
         all["js"] = assetURL("live.js")
         let locale: PersonLocale = (values["t"] as? [String: String])?["lang"] == "en" ? .en : .vi
         let html = libraries[locale]?.render(all, withTemplate: page) ?? "<!doctype html><title>escalated</title><p>page \(page) missing</p>"
-        return Self.html(html, status: status)
+        let fragments = values.values.compactMap { $0 as? HTMLFragment }
+        guard !fragments.isEmpty else { return Self.html(html, status: status) }
+        return Self.html(ByteBuffer(bytes: HTMLFragment.place(fragments, in: html)), status: status)
     }
 
     /// The headers every page carries: no script or style from anywhere but this origin and no
@@ -129,11 +132,15 @@ struct PageRenderer: Sendable {
     ]
 
     static func html(_ text: String, status: HTTPResponse.Status = .ok, extra: HTTPFields = [:]) -> Response {
+        html(ByteBuffer(string: text), status: status, extra: extra)
+    }
+
+    static func html(_ body: ByteBuffer, status: HTTPResponse.Status = .ok, extra: HTTPFields = [:]) -> Response {
         var headers = extra
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
         for (name, value) in securityHeaders { headers[name] = value }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 
     /// A 303 to `location` (after a form: the browser then GETs it).

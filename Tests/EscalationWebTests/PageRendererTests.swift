@@ -61,6 +61,34 @@ struct PageRendererTests {
         }
     }
 
+    // MARK: Fragments
+
+    @Test("An HTML fragment writes its literals as they are and escapes every value; its token, on a page, becomes its HTML")
+    func fragmentEscapesAndPlaces() async throws {
+        var fragment = HTMLFragment()
+        fragment.markup("<a class=\"cell\" title=\"")
+        fragment.text(WebFixtures.attribute)
+        fragment.markup("\">")
+        fragment.text(WebFixtures.script)
+        fragment.number(42)
+        fragment.markup("</a>")
+        #expect(fragment.html == "<a class=\"cell\" title=\"&quot;&gt;&lt;img src=x onerror=alert(1)&gt;\">&lt;script&gt;alert(1)&lt;/script&gt;42</a>")
+        // The message page's `{{text}}` renders the token, and render() puts the fragment there; the
+        // heading (escaped text that merely starts like a token) is left alone.
+        let html = try await WebFixtures.body(renderer.render("message", ["t": WebText.vi, "page_title": "x", "heading": "escalated-fragment-", "text": fragment]))
+        #expect(html.contains(fragment.html), "the fragment is in place")
+        #expect(!html.contains(fragment.token), "no token is left")
+        #expect(html.contains("escalated-fragment-"), "other text stays")
+        #expect(HTMLFragment().token != HTMLFragment().token, "a token is new for each fragment")
+        // Bytes: the first occurrence only; a page without the token is unchanged.
+        var other = HTMLFragment()
+        other.markup("<b>")
+        #expect(String(decoding: HTMLFragment.place([other], in: "a \(other.token) b \(other.token)"), as: UTF8.self) == "a <b> b \(other.token)")
+        #expect(String(decoding: HTMLFragment.place([other], in: "Đà Lạt"), as: UTF8.self) == "Đà Lạt")
+        #expect(HTMLFragment.firstIndex(of: Array("ab".utf8), in: Array("aab".utf8)) == 1)
+        #expect(HTMLFragment.firstIndex(of: Array("abc".utf8), in: Array("ab".utf8)) == nil)
+    }
+
     // MARK: Escaping
 
     @Test("Hostile values are escaped on the message page, one by one", arguments: [
