@@ -205,33 +205,38 @@ public struct DashboardStore: Sendable {
         public var overdueAtEnd: Int?
     }
 
-    /// The series over consecutive steps whose bounds are `edges` (ascending, at least two).
+    /// What a series counts per step beside the reports received (which the period's summary
+    /// counts in its one pass over the period's reports, ``ReportStore/Summary/receivedPerStep``).
+    public struct StepCounts: Sendable, Equatable {
+        /// Issues resolved in each step.
+        public var resolved: [Int]
+        /// Issues overdue at each step's end (at now for the step under way; nil for steps still to come).
+        public var overdueAtEnd: [Int?]
+    }
+
+    /// The series over the steps whose bounds are `edges`: each step's reports received (`received`,
+    /// a count per step) with its ``StepCounts``.
+    public static func series(edges: [Date], received: [Int], counts: StepCounts) -> [Point] {
+        guard edges.count >= 2 else { return [] }
+        return (0..<edges.count - 1).map { step in
+            Point(start: edges[step], end: edges[step + 1], received: received.indices.contains(step) ? received[step] : 0,
+                  resolved: counts.resolved.indices.contains(step) ? counts.resolved[step] : 0,
+                  overdueAtEnd: counts.overdueAtEnd.indices.contains(step) ? counts.overdueAtEnd[step] : nil)
+        }
+    }
+
+    /// Per step of consecutive steps whose bounds are `edges` (ascending, at least two): the issues
+    /// resolved in it and those overdue at its end.
     ///
     /// An issue is overdue at an instant when it is not resolved by then and either its
     /// acknowledgement deadline has passed without an acknowledgement, or its resolution deadline
     /// has passed (the deadlines as they stand now, extensions included), which at the present
     /// instant is exactly the open issues whose running deadline has passed. Only the issues open
-    /// now or resolved since the first step began can have been overdue in it.
-    public func series(edges: [Date], scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> [Point] {
-        guard edges.count >= 2, let lo = edges.first, let hi = edges.last else { return [] }
-        var binds = PostgresBindings()
-        binds.append(lo)
-        binds.append(hi)
-        binds.append(edges)
-        let (issues, inScope) = Self.periodIssues(scope, slice: slice, binds: &binds)
-        let counts = """
-            /* dashboard: received and resolved */
-            SELECT 'r', width_bucket(i.created_at, $3::timestamptz[]), count(*)::int8 FROM \(issues)
-             WHERE i.created_at >= $1 AND i.created_at < $2 AND \(inScope) GROUP BY 2
-            UNION ALL
-            SELECT 's', width_bucket(i.resolved_at, $3::timestamptz[]), count(*)::int8 FROM \(issues)
-             WHERE i.resolved_at >= $1 AND i.resolved_at < $2 AND \(inScope) GROUP BY 2
-            """
-        var received = [Int](repeating: 0, count: edges.count - 1), resolved = received
-        for try await (kind, bucket, count) in try await client.query(PostgresQuery(unsafeSQL: counts, binds: binds), logger: logger)
-            .decode((String, Int, Int64).self) where (1..<edges.count).contains(bucket) {
-            if kind == "r" { received[bucket - 1] = Int(count) } else { resolved[bucket - 1] = Int(count) }
-        }
+    /// now or resolved since the first step began can have been overdue in it, and those resolved
+    /// since are the ones each step counts as resolved: one statement reads them once for both.
+    public func stepCounts(edges: [Date], scope: Actor, slice: Slice = Slice(), logger: Logger) async throws -> StepCounts {
+        guard edges.count >= 2, let lo = edges.first, let hi = edges.last else { return StepCounts(resolved: [], overdueAtEnd: []) }
+        var resolved = [Int](repeating: 0, count: edges.count - 1)
         // The instants to count at: each step's end, or now for the step under way.
         let now = Date()
         let instants: [(step: Int, at: Date)] = (0..<edges.count - 1).compactMap { step in
@@ -250,6 +255,8 @@ public struct DashboardStore: Sendable {
             spanBinds.append(instants.map(\.at))
             spanBinds.append(instants[0].at)
             spanBinds.append(instants[instants.count - 1].at)
+            spanBinds.append(edges)
+            spanBinds.append(hi)
             let (openInScope, openCondition) = Self.openIssues(scope, slice: slice, binds: &spanBinds)
             let (resolvedInScope, spanScope) = Self.periodIssues(scope, slice: slice, binds: &spanBinds)
             // A boundary's bucket; most lie before the first instant (the open issues overdue for
@@ -260,7 +267,9 @@ public struct DashboardStore: Sendable {
             // The issues open now (due_at set) and those resolved since the period began, each
             // from its index alone; per issue the bucket of each span's beginning and end (NULL:
             // not counted), counted per combination of the four (a few hundred, most issues alike:
-            // overdue since before the period), each bucket summed below.
+            // overdue since before the period), each bucket summed below; and beside them (a
+            // grouping set of its own) the issues resolved in each step (every issue resolved in
+            // the period is in one of the two parts: open again, its deadline set, or not).
             let spans = """
                 /* dashboard: overdue spans */
                 WITH c AS (
@@ -277,14 +286,19 @@ public struct DashboardStore: Sendable {
                     SELECT CASE WHEN ad IS NOT NULL AND (a IS NULL OR a > ad) AND (e IS NULL OR e > ad) THEN \(bucket("ad")) END AS s1,
                            CASE WHEN ad IS NOT NULL AND (a IS NULL OR a > ad) AND e > ad THEN \(bucket("(e - interval '1 microsecond')")) END AS e1,
                            CASE WHEN rd IS NOT NULL AND (r IS NULL OR r > rd) THEN \(bucket("rd")) END AS s2,
-                           CASE WHEN rd IS NOT NULL AND r > rd THEN \(bucket("(r - interval '1 microsecond')")) END AS e2
+                           CASE WHEN rd IS NOT NULL AND r > rd THEN \(bucket("(r - interval '1 microsecond')")) END AS e2,
+                           CASE WHEN r >= $1 AND r < $6 THEN width_bucket(r, $5::timestamptz[]) END AS rb
                       FROM c
                 )
-                SELECT s1, e1, s2, e2, count(*)::int8 FROM b GROUP BY 1, 2, 3, 4
+                SELECT GROUPING(rb), s1, e1, s2, e2, rb, count(*)::int8 FROM b GROUP BY GROUPING SETS ((s1, e1, s2, e2), (rb))
                 """
             var begun = [Int](repeating: 0, count: instants.count + 1), ended = begun
-            for try await (s1, e1, s2, e2, count) in try await client.query(PostgresQuery(unsafeSQL: spans, binds: spanBinds), logger: logger)
-                .decode((Int?, Int?, Int?, Int?, Int64).self) {
+            for try await (spanSet, s1, e1, s2, e2, step, count) in try await client.query(PostgresQuery(unsafeSQL: spans, binds: spanBinds), logger: logger)
+                .decode((Int, Int?, Int?, Int?, Int?, Int?, Int64).self) {
+                guard spanSet == 1 else {
+                    if let step, resolved.indices.contains(step - 1) { resolved[step - 1] += Int(count) }
+                    continue
+                }
                 for (bucket, into) in [(s1, true), (e1, false), (s2, true), (e2, false)] {
                     guard let bucket, begun.indices.contains(bucket) else { continue }
                     if into { begun[bucket] += Int(count) } else { ended[bucket] += Int(count) }
@@ -298,8 +312,6 @@ public struct DashboardStore: Sendable {
                 overdue[instant.step] = running
             }
         }
-        return (0..<edges.count - 1).map { step in
-            Point(start: edges[step], end: edges[step + 1], received: received[step], resolved: resolved[step], overdueAtEnd: overdue[step])
-        }
+        return StepCounts(resolved: resolved, overdueAtEnd: (0..<edges.count - 1).map { overdue[$0] })
     }
 }

@@ -86,6 +86,9 @@ public struct ReportStore: Sendable {
         /// With ``Detail/dashboard``, every counted time to resolve in the window and scope, in no
         /// order (the resolution-time chart is counted from it); empty otherwise, and not encoded.
         public var resolveWorkingTimes: [Int] = []
+        /// With `steps`, the reports received in each step (`steps.count - 1` counts; the series
+        /// of a dashboard); empty otherwise, and not encoded.
+        public var receivedPerStep: [Int] = []
 
         public init(from: Date, to: Date, units: [Row], areas: [Row], agencies: [Row], sectors: [Row]) {
             self.from = from
@@ -150,8 +153,13 @@ public struct ReportStore: Sendable {
 
     /// The summary of the reports received from `from` to `to` within `scope`, and within `slice`
     /// (an area, a sector) when one is given; with the times `detail` asks for (nil elsewhere).
+    ///
+    /// With `steps` (ascending bounds, at least two; ignored by ``Detail/full``), also the reports
+    /// received in each step, counted in the same pass (``Summary/receivedPerStep``): a dashboard's
+    /// series over its period, whose steps are the period's days or weeks, without reading the
+    /// period's reports a second time. A report outside the steps counts in none.
     public func summary(from: Bound, to: Bound, scope: Actor, slice: DashboardStore.Slice = .init(), detail: Detail = .full,
-                        logger: Logger) async throws -> Summary {
+                        steps: [Date] = [], logger: Logger) async throws -> Summary {
         var binds = PostgresBindings()
         func bound(_ value: Bound, end: Bool) -> String {
             switch value {
@@ -165,6 +173,13 @@ public struct ReportStore: Sendable {
         }
         let fromSQL = bound(from, end: false)
         let toSQL = bound(to, end: true)
+        let stepSQL: String
+        if steps.count >= 2, detail != .full {
+            binds.append(steps)
+            stepSQL = "width_bucket(i.created_at, $\(binds.count)::timestamptz[])"
+        } else {
+            stepSQL = "0"
+        }
         let (issues, inScope) = DashboardStore.periodIssues(scope, slice: slice, binds: &binds)
         let picked = """
             picked AS (
@@ -174,7 +189,8 @@ public struct ReportStore: Sendable {
                        i.state IN ('routed', 'acknowledged', 'reopened') AND i.due_at < now() AS overdue,
                        extract(epoch FROM i.acknowledged_at - i.created_at)::float8 AS ack_s,
                        extract(epoch FROM i.resolved_at - i.created_at)::float8 AS resolve_s,
-                       i.acknowledge_work_seconds::float8 AS ack_w, i.resolve_work_seconds::float8 AS resolve_w
+                       i.acknowledge_work_seconds::float8 AS ack_w, i.resolve_work_seconds::float8 AS resolve_w,
+                       \(stepSQL) AS step
                   FROM \(issues) \(detail == .full ? "LEFT JOIN escalated.units u ON u.code = i.unit_code" : "")
                  WHERE i.created_at >= (SELECT lo FROM w) AND i.created_at < (SELECT hi FROM w) AND \(inScope)
             )
@@ -200,16 +216,17 @@ public struct ReportStore: Sendable {
                  GROUP BY GROUPING SETS ((unit_code), (area_code), (agency), (sector_code))
                 """
         case .dashboard, .counts:
-            // Per agency and sector pair (a few dozen rows), with the pair's working times for a
-            // dashboard; the agencies' and sectors' rows are summed from the pairs below, their
-            // percentiles computed as percentile_cont does (one sort per row instead of four per
-            // row in the statement: a month of a national directory has tens of thousands).
+            // Per agency and sector pair (a few dozen rows; per step too, with steps), with the
+            // pair's working times for a dashboard; the agencies' and sectors' rows are summed
+            // from the pairs below, their percentiles computed as percentile_cont does (one sort
+            // per row instead of four per row in the statement: a month of a national directory
+            // has tens of thousands).
             let times = detail == .dashboard
                 ? "array_agg(ack_w::int8) FILTER (WHERE ack_w IS NOT NULL), array_agg(resolve_w::int8) FILTER (WHERE resolve_w IS NOT NULL)"
                 : "NULL::int8[], NULL::int8[]"
             grouped = """
-                SELECT coalesce(agency, '-'), coalesce(sector_code, '-'), \(counts), \(times), \(window)
-                  FROM picked GROUP BY 1, 2
+                SELECT coalesce(agency, '-'), coalesce(sector_code, '-'), \(counts), \(times), \(window), step
+                  FROM picked GROUP BY 1, 2, step
                 """
         }
         let sql = """
@@ -222,11 +239,13 @@ public struct ReportStore: Sendable {
             """
         var summary: Summary?
         var units: [Row] = [], areas: [Row] = [], agencies: [Row] = [], sectors: [Row] = [], resolveTimes: [Int] = []
+        var perStep = [Int](repeating: 0, count: detail == .full ? 0 : max(0, steps.count - 1))
         if detail != .full {
             var byAgency: [String: Pair] = [:], bySector: [String: Pair] = [:]
             for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
-                let (agency, sector, received, ack, resolved, overdue, ackTimes, resolveTimes, lo, hi) =
-                    try row.decode((String, String, Int64, Int64, Int64, Int64, [Int]?, [Int]?, Date, Date).self)
+                let (agency, sector, received, ack, resolved, overdue, ackTimes, resolveTimes, lo, hi, step) =
+                    try row.decode((String, String, Int64, Int64, Int64, Int64, [Int]?, [Int]?, Date, Date, Int).self)
+                if perStep.indices.contains(step - 1) { perStep[step - 1] += Int(received) }
                 let pair = Pair(counts: Summary.Totals(received: Int(received), acknowledgedOnTime: Int(ack), resolvedOnTime: Int(resolved), overdue: Int(overdue)),
                                 acknowledgeTimes: ackTimes ?? [], resolveTimes: resolveTimes ?? [])
                 byAgency[agency, default: Pair()].add(pair)
@@ -268,6 +287,7 @@ public struct ReportStore: Sendable {
         result.agencies = agencies
         result.sectors = sectors
         result.resolveWorkingTimes = resolveTimes
+        result.receivedPerStep = perStep
         return result
     }
 

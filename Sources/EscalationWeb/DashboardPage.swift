@@ -73,15 +73,17 @@ extension WebApp {
         let edges = period.steps.compactMap { zone.startOfDay($0) }
         let previous = period.previous
         let actor = viewer.actor, logger = self.logger
+        // The period's summary also counts the series' reports received per step.
         async let summary = reports.summary(from: .day(period.first.description), to: .day(period.last.description), scope: actor, slice: slice,
-                                            detail: .dashboard, logger: logger)
+                                            detail: .dashboard, steps: edges, logger: logger)
         async let before = reports.summary(from: .day(previous.first.description), to: .day(previous.last.description), scope: actor, slice: slice,
                                            detail: .counts, logger: logger)
         async let now = store.now(scope: actor, slice: slice, logger: logger)
         async let longest = store.longestOverdue(scope: actor, slice: slice, logger: logger)
-        async let series = store.series(edges: edges, scope: actor, slice: slice, logger: logger)
+        async let steps = store.stepCounts(edges: edges, scope: actor, slice: slice, logger: logger)
         // The resolution-time chart counts the period summary's own times (the same reports).
         let read = try await summary
+        let series = DashboardStore.series(edges: edges, received: read.receivedPerStep, counts: try await steps)
         return try await DashboardData(period: period, summary: read, previous: before, now: now, longest: longest, series: series,
                                        resolveTimes: read.resolveWorkingCounts(edges: Self.resolveEdges))
     }

@@ -105,8 +105,11 @@ extension IntegrationTests {
                     #expect(summary.units.map(\.code) == units && summary.totals.received == received, "\(member)'s period: each report once")
                     let counts = try await reports.summary(from: .instant(edges[0]), to: .instant(edges[1]), scope: scope, detail: .counts, logger: testLogger)
                     #expect(counts.totals.received == received, "\(member)'s period, as a dashboard counts it")
-                    let series = try await dashboards.series(edges: edges, scope: scope, logger: testLogger)
-                    #expect(series.map(\.received) == [received], "\(member)'s series")
+                    let stepped = try await reports.summary(from: .instant(edges[0]), to: .instant(edges[1]), scope: scope, detail: .dashboard,
+                                                            steps: edges, logger: testLogger)
+                    #expect(stepped.receivedPerStep == [received] && stepped.totals.received == received, "\(member)'s series, counted with the dashboard's summary")
+                    let steps = try await dashboards.stepCounts(edges: edges, scope: scope, logger: testLogger)
+                    #expect(steps.resolved == [0] && steps.overdueAtEnd.count == 1, "\(member)'s series: nothing resolved yet")
                 }
             }
         }
