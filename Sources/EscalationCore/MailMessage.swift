@@ -104,27 +104,36 @@ public struct MailMessage: Sendable {
         "escalated.\(issue.map { "\($0)." } ?? "")d\(delivery)@\(domain)"
     }
 
-    /// `Thu, 27 Nov 2026 09:51:43 +0000`.
+    /// `Thu, 27 Nov 2026 09:51:43 +0000`. Worked out from the seconds since 1970 (the proleptic
+    /// Gregorian calendar in UTC), with no Calendar made per message: this runs for every email.
     public static func rfc5322Date(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let (whole, second) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let day = second < 0 ? whole - 1 : whole
+        let ofDay = second < 0 ? second + 86_400 : second
+        let civil = SubscriptionPeriod.civil(day)
+        // 1970-01-01 was a Thursday.
+        let weekday = ((day % 7) + 7 + 4) % 7
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        return String(format: "%@, %02d %@ %04d %02d:%02d:%02d +0000", days[c.weekday! - 1], c.day!, months[c.month! - 1], c.year!, c.hour!, c.minute!, c.second!)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let paddedYear = String(repeating: "0", count: max(0, 4 - String(civil.year).count)) + String(civil.year)
+        return "\(days[weekday]), \(two(civil.day)) \(months[civil.month - 1]) \(paddedYear) \(two(ofDay / 3_600)):\(two(ofDay / 60 % 60)):\(two(ofDay % 60)) +0000"
     }
 
-    /// Base64 in lines of 76 characters, CRLF-separated.
+    /// Base64 in lines of 76 characters, CRLF-separated (cut as bytes: base64 is ASCII).
     static func base64Lines(_ text: String) -> String {
-        let encoded = Data(text.utf8).base64EncodedString()
-        var lines: [Substring] = []
+        let encoded = Data(text.utf8).base64EncodedData()
+        var out: [UInt8] = []
+        out.reserveCapacity(encoded.count + encoded.count / 76 * 2)
         var index = encoded.startIndex
         while index < encoded.endIndex {
-            let end = encoded.index(index, offsetBy: 76, limitedBy: encoded.endIndex) ?? encoded.endIndex
-            lines.append(encoded[index..<end])
+            if index != encoded.startIndex { out += [13, 10] }
+            let end = min(index + 76, encoded.endIndex)
+            out += encoded[index..<end]
             index = end
         }
-        return lines.joined(separator: "\r\n")
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The message, lines ending in CRLF.
@@ -142,7 +151,7 @@ public struct MailMessage: Sendable {
         }
         let textPart = ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64", "", Self.base64Lines(text)]
         if let html {
-            let boundary = "=_escalated_" + String(messageID.unicodeScalars.filter { $0.properties.isAlphabetic || $0.properties.numericType != nil }.map(String.init).joined().prefix(40))
+            let boundary = "=_escalated_" + String(String.UnicodeScalarView(messageID.unicodeScalars.filter { $0.properties.isAlphabetic || $0.properties.numericType != nil }).prefix(40))
             lines.append("Content-Type: multipart/alternative;\r\n boundary=\"\(boundary)\"")
             lines.append("")
             lines.append("--" + boundary)

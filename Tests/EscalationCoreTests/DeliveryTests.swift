@@ -54,6 +54,39 @@ struct DeliveryTests {
         #expect(MailAddress(address: "<a@b.org>") == nil)
     }
 
+    @Test("the Date header is the calendar's own reading of the instant, across leap days, years and centuries")
+    func dates() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let formatter = DateFormatter()
+        formatter.calendar = calendar
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = calendar.timeZone
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        var instants: [Double] = [0, -1, 86_399, 86_400, 951_782_400, 951_868_799, 1_709_164_800, 4_107_542_399, 4_107_542_400, 32_503_680_000, 1_750_000_000.75]
+        // Every 3,001,003 s (about 35 days and a few hours, so every weekday, day of the month and hour) from 1900 to 2110.
+        var t = -2_208_988_800.0
+        while t < 4_418_150_400 { instants.append(t); t += 3_001_003 }
+        for instant in instants {
+            let date = Date(timeIntervalSince1970: instant)
+            #expect(MailMessage.rfc5322Date(date) == formatter.string(from: date), "\(instant)")
+        }
+        #expect(MailMessage.rfc5322Date(Date(timeIntervalSince1970: 951_782_400)) == "Tue, 29 Feb 2000 00:00:00 +0000")
+    }
+
+    @Test("a base64 body is cut into lines of at most 76 characters that decode back to the text")
+    func bodyLines() throws {
+        for length in [0, 1, 56, 57, 58, 114, 1_000] {
+            let text = String(repeating: "ệ", count: length)
+            let message = MailMessage(from: Self.from, to: [Self.from], subject: "s", text: text, messageID: "b@example.org", date: Self.date).rendered()
+            let body = try #require(message.components(separatedBy: "\r\n\r\n").last).trimmingCharacters(in: .whitespacesAndNewlines)
+            let lines = body.components(separatedBy: "\r\n")
+            #expect(lines.allSatisfy { $0.count <= 76 && !$0.isEmpty } || length == 0, "\(length)")
+            #expect(lines.dropLast().allSatisfy { $0.count == 76 }, "\(length)")
+            #expect(String(decoding: Data(base64Encoded: lines.joined()) ?? Data([0xFF]), as: UTF8.self) == text, "\(length)")
+        }
+    }
+
     @Test("text and HTML parts carry the bodies exactly, in UTF-8 and base64")
     func parts() throws {
         let text = "Xã Bát Xát 1 báo cáo: \"đường hỏng\"\n" + String(repeating: "ệ", count: 500)
