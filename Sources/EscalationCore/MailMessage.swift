@@ -112,13 +112,10 @@ public struct MailMessage: Sendable {
         let day = second < 0 ? whole - 1 : whole
         let ofDay = second < 0 ? second + 86_400 : second
         let civil = SubscriptionPeriod.civil(day)
-        // 1970-01-01 was a Thursday.
-        let weekday = ((day % 7) + 7 + 4) % 7
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         let paddedYear = String(repeating: "0", count: max(0, 4 - String(civil.year).count)) + String(civil.year)
-        return "\(days[weekday]), \(two(civil.day)) \(months[civil.month - 1]) \(paddedYear) \(two(ofDay / 3_600)):\(two(ofDay / 60 % 60)):\(two(ofDay % 60)) +0000"
+        return "\(days[SubscriptionPeriod.isoWeekday(civil) - 1]), \(twoDigits(civil.day)) \(months[civil.month - 1]) \(paddedYear) \(twoDigits(ofDay / 3_600)):\(twoDigits(ofDay / 60 % 60)):\(twoDigits(ofDay % 60)) +0000"
     }
 
     /// Base64 in lines of 76 characters, CRLF-separated (cut as bytes: base64 is ASCII).

@@ -66,9 +66,8 @@ public struct SubscriptionPeriod: Sendable, Hashable, CustomStringConvertible {
 
     /// The days as emails write them: `23/11–29/11/2026`, or `29/12/2025–04/01/2026` across a new year.
     public var dayRange: String {
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let tail = "\(two(end.day))/\(two(end.month))/\(end.year)"
-        let head = "\(two(start.day))/\(two(start.month))" + (start.year == end.year ? "" : "/\(start.year)")
+        let tail = "\(twoDigits(end.day))/\(twoDigits(end.month))/\(end.year)"
+        let head = "\(twoDigits(start.day))/\(twoDigits(start.month))" + (start.year == end.year ? "" : "/\(start.year)")
         return head + "\u{2013}" + tail
     }
 

@@ -40,10 +40,8 @@ public struct Wording: Sendable {
 
     private static let englishMonths = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    private func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-
     private func day(year: Int, month: Int, day: Int) -> String {
-        vi ? "\(two(day))/\(two(month))/\(year)" : "\(day) \(Self.englishMonths[month - 1]) \(year)"
+        vi ? "\(twoDigits(day))/\(twoDigits(month))/\(year)" : "\(day) \(Self.englishMonths[month - 1]) \(year)"
     }
 
     private func components(_ date: Date) -> DateComponents {
@@ -55,7 +53,7 @@ public struct Wording: Sendable {
     /// The local date and time: `01/12/2026 14:05` in Vietnamese, `1 Dec 2026 14:05` in English.
     public func dateTime(_ date: Date) -> String {
         let c = components(date)
-        return day(year: c.year!, month: c.month!, day: c.day!) + " \(two(c.hour!)):\(two(c.minute!))"
+        return day(year: c.year!, month: c.month!, day: c.day!) + " \(twoDigits(c.hour!)):\(twoDigits(c.minute!))"
     }
 
     /// The local date: `01/12/2026` in Vietnamese, `1 Dec 2026` in English.
@@ -415,3 +413,6 @@ fileprivate extension [String: JSONValue] {
         return []
     }
 }
+
+/// `07`, `12`: a day, month, hour or minute in two digits.
+func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
