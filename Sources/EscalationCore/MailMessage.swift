@@ -108,14 +108,11 @@ public struct MailMessage: Sendable {
     /// Gregorian calendar in UTC), with no Calendar made per message: this runs for every email.
     public static func rfc5322Date(_ date: Date) -> String {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let (whole, second) = seconds.quotientAndRemainder(dividingBy: 86_400)
-        let day = second < 0 ? whole - 1 : whole
-        let ofDay = second < 0 ? second + 86_400 : second
-        let civil = SubscriptionPeriod.civil(day)
+        let ofDay = (seconds % 86_400 + 86_400) % 86_400
+        let civil = SubscriptionPeriod.civil((seconds - ofDay) / 86_400)
         let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         let paddedYear = String(repeating: "0", count: max(0, 4 - String(civil.year).count)) + String(civil.year)
-        return "\(days[SubscriptionPeriod.isoWeekday(civil) - 1]), \(twoDigits(civil.day)) \(months[civil.month - 1]) \(paddedYear) \(twoDigits(ofDay / 3_600)):\(twoDigits(ofDay / 60 % 60)):\(twoDigits(ofDay % 60)) +0000"
+        return "\(days[SubscriptionPeriod.isoWeekday(civil) - 1]), \(twoDigits(civil.day)) \(englishMonthAbbreviations[civil.month - 1]) \(paddedYear) \(twoDigits(ofDay / 3_600)):\(twoDigits(ofDay / 60 % 60)):\(twoDigits(ofDay % 60)) +0000"
     }
 
     /// Base64 in lines of 76 characters, CRLF-separated (cut as bytes: base64 is ASCII).

@@ -38,10 +38,8 @@ public struct Wording: Sendable {
 
     // MARK: Dates and durations
 
-    private static let englishMonths = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
     private func day(year: Int, month: Int, day: Int) -> String {
-        vi ? "\(twoDigits(day))/\(twoDigits(month))/\(year)" : "\(day) \(Self.englishMonths[month - 1]) \(year)"
+        vi ? "\(twoDigits(day))/\(twoDigits(month))/\(year)" : "\(day) \(englishMonthAbbreviations[month - 1]) \(year)"
     }
 
     private func components(_ date: Date) -> DateComponents {
@@ -413,6 +411,9 @@ fileprivate extension [String: JSONValue] {
         return []
     }
 }
+
+/// `Jan` to `Dec`, as English dates and the Date header of an email write the month.
+let englishMonthAbbreviations = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 /// `07`, `12`: a day, month, hour or minute in two digits.
 func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
