@@ -207,7 +207,7 @@ let package = Package(
         // Composing messages (emails, digests, webhook bodies) from outbox items, without a database.
         .testTarget(
             name: "EscalationDeliveryTests",
-            dependencies: ["EscalationCore", "EscalationDelivery", "EscalationTestSupport"],
+            dependencies: ["EscalationCore", "EscalationDelivery", "EscalationTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // The web app's rendering and parsing (pages, escaping, forms, list queries, CSV), without a database.

@@ -194,13 +194,16 @@ final class SMTPReplyDecoder: ByteToMessageDecoder {
             return .needMoreData
         }
         let length = end - buffer.readerIndex + 1
-        var line = buffer.readString(length: length) ?? ""
-        // "\r\n" is one Character in Swift: trim by scalars.
-        while let last = line.unicodeScalars.last, last == "\n" || last == "\r" { line.unicodeScalars.removeLast() }
-        guard line.count >= 3, let code = Int(line.prefix(3)) else { throw SMTPProtocolError.badReply(line) }
-        let separator = line.dropFirst(3).first
-        lines.append(String(line.dropFirst(4)))
-        if separator == "-" { return .continue }
+        guard var bytes = buffer.readBytes(length: length) else { return .needMoreData }
+        // Read as bytes: the code is three ASCII digits, the text after the separator UTF-8.
+        while let last = bytes.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { bytes.removeLast() }
+        guard bytes.count >= 3, bytes[0..<3].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw SMTPProtocolError.badReply(String(decoding: bytes, as: UTF8.self))
+        }
+        let code = bytes[0..<3].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        let separator = bytes.count > 3 ? bytes[3] : nil
+        lines.append(bytes.count > 4 ? String(decoding: bytes[4...], as: UTF8.self) : "")
+        if separator == UInt8(ascii: "-") { return .continue }
         context.fireChannelRead(wrapInboundOut(SMTPReply(code: code, lines: lines)))
         lines = []
         return .continue
@@ -300,8 +303,30 @@ final class SMTPSession: Sendable {
         return SMTPSession(channel: channel, handler: handler, settings: settings)
     }
 
+    /// What follows DATA: the message's lines dot-stuffed (RFC 5321 4.5.2: a line that starts
+    /// with a dot gets another), then the line with a single dot. `rendered` ends in CRLF. Done on
+    /// the UTF-8 bytes: a line starts at the beginning or after CR LF.
+    static func dataBlock(_ rendered: String) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(rendered.utf8.count + 64)
+        var previous: (UInt8, UInt8) = (UInt8(ascii: "\r"), UInt8(ascii: "\n"))
+        for byte in rendered.utf8 {
+            if byte == UInt8(ascii: "."), previous == (UInt8(ascii: "\r"), UInt8(ascii: "\n")) { out.writeInteger(UInt8(ascii: ".")) }
+            out.writeInteger(byte)
+            previous = (previous.1, byte)
+        }
+        if previous != (UInt8(ascii: "\r"), UInt8(ascii: "\n")) { out.writeString("\r\n") }
+        out.writeString(".\r\n")
+        return out
+    }
+
     /// Sends `line` (CRLF added; nil to only wait, as for the greeting) and waits for the reply.
     func command(_ line: String?, step: String) async throws -> SMTPReply {
+        try await command(bytes: line.map { ByteBuffer(string: $0 + "\r\n") }, step: step)
+    }
+
+    /// Sends `bytes` as they are (nil to only wait) and waits for the reply.
+    func command(bytes: ByteBuffer?, step: String) async throws -> SMTPReply {
         let promise = channel.eventLoop.makePromise(of: SMTPReply.self)
         let timeout = settings.timeout
         channel.eventLoop.execute { [handler, channel] in
@@ -311,7 +336,7 @@ final class SMTPSession: Sendable {
                 channel.close(promise: nil)
             }
             promise.futureResult.whenComplete { _ in deadline.cancel() }
-            if let line { channel.writeAndFlush(ByteBuffer(string: line + "\r\n"), promise: nil) }
+            if let bytes { channel.writeAndFlush(bytes, promise: nil) }
         }
         return try await promise.futureResult.get()
     }
@@ -370,10 +395,7 @@ final class SMTPSession: Sendable {
             try await step("RCPT TO:<\(recipient.address)>", "RCPT TO")
         }
         try await step("DATA", "DATA")
-        // Dot-stuffing (RFC 5321 4.5.2), then the terminating dot.
-        let body = message.rendered().split(separator: "\r\n", omittingEmptySubsequences: false)
-            .map { $0.hasPrefix(".") ? "." + $0 : String($0) }.joined(separator: "\r\n")
-        let reply = try await command(body + ".", step: "end of data")
+        let reply = try await command(bytes: Self.dataBlock(message.rendered()), step: "end of data")
         let outcome = DeliveryOutcome.smtp(code: reply.code, text: reply.text)
         if case .sent = outcome { return outcome }
         throw SMTPFailure(outcome: outcome)
