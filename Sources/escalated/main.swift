@@ -7,6 +7,7 @@ import EscalationServer
 import EscalationStore
 import EscalationYAML
 import Foundation
+import NIOPosix
 import PostgresNIO
 import PostgresCluster
 
@@ -21,6 +22,15 @@ struct Escalated: AsyncParsableCommand {
             ReportCommand.self, IssuesCommand.self, DeliveriesCommand.self, TokensCommand.self, AccountsCommand.self, DigestCommand.self, BenchCommand.self,
         ]
     )
+}
+
+// The daemon's tasks run on NIO's event loops, which do its network I/O (PostgreSQL, SMTP, HTTP),
+// instead of on a pool of their own: each await on a reply then resumes on the thread that read it,
+// not after a wake-up of another thread (an email's SMTP steps and its outcome's statement were
+// some 15 thread switches; BENCHMARKS.md, issue 15). Only for the long-running commands; nothing
+// in them blocks a thread (bcrypt runs on NIO's thread pool). Must come before any task starts.
+if let command = CommandLine.arguments.dropFirst().first, command == "serve" || command == "demo" {
+    _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
 
 // Line-buffered output, so nothing printed is lost if the process is killed.
