@@ -27,8 +27,10 @@ struct Escalated: AsyncParsableCommand {
 // The daemon's tasks run on NIO's event loops, which do its network I/O (PostgreSQL, SMTP, HTTP),
 // instead of on a pool of their own: each await on a reply then resumes on the thread that read it,
 // not after a wake-up of another thread (an email's SMTP steps and its outcome's statement were
-// some 15 thread switches; BENCHMARKS.md, issue 15). Only for the long-running commands; nothing
-// in them blocks a thread (bcrypt runs on NIO's thread pool). Must come before any task starts.
+// some 15 thread switches; BENCHMARKS.md, issue 15). Only for the long-running commands, where
+// nothing holds a thread while the daemon serves: bcrypt runs on NIO's thread pool, and the demo's
+// own PostgreSQL is started (waited for with waitpid) before the daemon and stopped after it.
+// Must come before any task starts.
 if let command = CommandLine.arguments.dropFirst().first, command == "serve" || command == "demo" {
     _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
